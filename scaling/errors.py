@@ -1,0 +1,7 @@
+"""The one exception type for mistakes a user can fix: the CLI turns it into one message and exit code 2."""
+
+
+class UserError(Exception):
+    """Bad input a user can cause (config, file, column, mesh); the message names the field or file and what is valid."""
+
+    exit_code = 2
