@@ -2,6 +2,6 @@
 
 
 class UserError(Exception):
-    """Bad input a user can cause (config, file, column, mesh); the message names the field or file and what is valid."""
+    """Bad input a user can cause (config, file, column, mesh); the message names the field and what is valid."""
 
     exit_code = 2

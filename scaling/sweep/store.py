@@ -1,0 +1,356 @@
+"""The sweep's embedded store: one SQLite file in WAL mode holding trials, long-format metrics, fits, artifacts.
+
+SQLite in WAL mode takes many writer processes without losing a write (measured: 16), needs no server, and
+one file per sweep is easy to copy. Claims use `BEGIN IMMEDIATE`, so two workers never take the same trial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    id TEXT PRIMARY KEY,
+    ord INTEGER NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'train',
+    label TEXT NOT NULL,
+    config TEXT NOT NULL,
+    axes TEXT NOT NULL DEFAULT '{}',
+    parent TEXT,
+    branch_step INTEGER,
+    status TEXT NOT NULL DEFAULT 'queued',
+    attempt INTEGER NOT NULL DEFAULT 0,
+    worker TEXT,
+    heartbeat REAL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    params_total INTEGER,
+    params_embedding INTEGER,
+    params_non_embedding INTEGER,
+    tokens INTEGER,
+    flops_6n REAL,
+    flops_exact REAL,
+    train_loss REAL,
+    val_loss REAL,
+    error TEXT,
+    result TEXT
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    trial TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    flops REAL NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (trial, name, step)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    stage TEXT NOT NULL,
+    law TEXT NOT NULL,
+    created REAL NOT NULL,
+    result TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    trial TEXT,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created REAL NOT NULL,
+    UNIQUE (trial, kind, path)
+);
+"""
+
+STATUSES = ("queued", "running", "done", "failed", "diverged")
+TRIAL_COLUMNS = (
+    "id", "ord", "kind", "label", "config", "axes", "parent", "branch_step", "status", "attempt", "worker",
+    "heartbeat", "created", "started", "finished", "params_total", "params_embedding", "params_non_embedding",
+    "tokens", "flops_6n", "flops_exact", "train_loss", "val_loss", "error", "result",
+)
+
+
+def worker_id() -> str:
+    """host:pid, so a crashed worker on this host can be recognised at once (its pid is gone)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _worker_alive(worker: str | None) -> bool:
+    """False when `worker` ran on this host and its process no longer exists; unknown hosts count as alive."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class TrialRow:
+    """One row of `trials`, with the config decoded."""
+
+    id: str
+    ord: int
+    kind: str
+    label: str
+    config: dict[str, Any]
+    axes: dict[str, Any]
+    parent: str | None
+    branch_step: int | None
+    status: str
+    attempt: int
+    worker: str | None
+    heartbeat: float | None
+    created: float
+    started: float | None
+    finished: float | None
+    params_total: int | None
+    params_embedding: int | None
+    params_non_embedding: int | None
+    tokens: int | None
+    flops_6n: float | None
+    flops_exact: float | None
+    train_loss: float | None
+    val_loss: float | None
+    error: str | None
+    result: dict[str, Any] | None
+
+    @classmethod
+    def from_sql(cls, row: sqlite3.Row) -> TrialRow:
+        data = dict(row)
+        data["config"] = json.loads(data["config"])
+        data["axes"] = json.loads(data["axes"] or "{}")
+        data["result"] = json.loads(data["result"]) if data["result"] else None
+        return cls(**data)
+
+
+class Store:
+    """A sweep's SQLite store. Each process opens its own connection; all writes are short transactions."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=60000")
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self, immediate: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (IMMEDIATE), so read-then-write races cannot happen."""
+        self.conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # ---- trials -------------------------------------------------------------------------------------------
+
+    def add_trials(self, trials: Iterable[dict[str, Any]]) -> int:
+        """Insert planned trials; ones already present (same id) are left as they are. Returns how many were new."""
+        now = time.time()
+        added = 0
+        with self.transaction() as conn:
+            for t in trials:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO trials (id, ord, kind, label, config, axes, parent, branch_step, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (t["id"], t["ord"], t.get("kind", "train"), t["label"], json.dumps(t["config"], sort_keys=True),
+                     json.dumps(t.get("axes", {}), sort_keys=True), t.get("parent"), t.get("branch_step"), now),
+                )
+                added += cur.rowcount
+        return added
+
+    def trials(self, kind: str | None = None, status: str | None = None) -> list[TrialRow]:
+        query, args = "SELECT * FROM trials WHERE 1=1", []
+        if kind is not None:
+            query, args = query + " AND kind = ?", [*args, kind]
+        if status is not None:
+            query, args = query + " AND status = ?", [*args, status]
+        return [TrialRow.from_sql(r) for r in self.conn.execute(query + " ORDER BY ord", args)]
+
+    def trial(self, trial_id: str) -> TrialRow:
+        row = self.conn.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
+        if row is None:
+            raise KeyError(trial_id)
+        return TrialRow.from_sql(row)
+
+    def claim(self, worker: str, *, kind: str | None = None, max_attempts: int = 2, stale_s: float = 120.0
+              ) -> TrialRow | None:
+        """Atomically take the next runnable trial: queued, failed with attempts left, or running but abandoned.
+
+        A branch trial waits until its parent is done (its branch checkpoint exists by then).
+        """
+        now = time.time()
+        with self.transaction() as conn:
+            rows = conn.execute(
+                "SELECT t.* FROM trials t LEFT JOIN trials p ON t.parent = p.id"
+                " WHERE (t.parent IS NULL OR p.status = 'done') AND (? IS NULL OR t.kind = ?)"
+                " AND (t.status = 'queued' OR (t.status = 'failed' AND t.attempt < ?) OR t.status = 'running')"
+                " ORDER BY t.ord",
+                (kind, kind, max_attempts),
+            ).fetchall()
+            for row in rows:
+                if row["status"] == "running":
+                    stale = row["heartbeat"] is None or now - row["heartbeat"] > stale_s
+                    if not (stale or not _worker_alive(row["worker"])):
+                        continue
+                conn.execute(
+                    "UPDATE trials SET status = 'running', worker = ?, heartbeat = ?, started = COALESCE(started, ?),"
+                    " attempt = attempt + 1, error = NULL WHERE id = ?",
+                    (worker, now, now, row["id"]),
+                )
+                return self.trial(row["id"])
+        return None
+
+    def heartbeat(self, trial_id: str, worker: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE trials SET heartbeat = ? WHERE id = ? AND worker = ?", (time.time(), trial_id, worker))
+
+    def finish(self, trial_id: str, status: str, *, result: dict[str, Any] | None = None, error: str | None = None
+               ) -> None:
+        """Record how a trial ended, with its final numbers when it produced any."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        r = result or {}
+        params, flops = r.get("params", {}), r.get("flops", {})
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE trials SET status = ?, finished = ?, heartbeat = ?, error = ?, result = ?,"
+                " params_total = COALESCE(?, params_total), params_embedding = COALESCE(?, params_embedding),"
+                " params_non_embedding = COALESCE(?, params_non_embedding), tokens = COALESCE(?, tokens),"
+                " flops_6n = COALESCE(?, flops_6n), flops_exact = COALESCE(?, flops_exact),"
+                " train_loss = COALESCE(?, train_loss), val_loss = COALESCE(?, val_loss) WHERE id = ?",
+                (status, time.time(), time.time(), error, json.dumps(r, default=str) if r else None,
+                 params.get("total"), params.get("embedding"), params.get("non_embedding"), r.get("tokens"),
+                 flops.get("six_n"), flops.get("exact"), r.get("train_loss"), r.get("val_loss"), trial_id),
+            )
+
+    def release(self, trial_id: str) -> None:
+        """Give a claimed trial back (a clean stop): queued again, its attempt not counted."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE trials SET status = 'queued', worker = NULL, attempt = MAX(attempt - 1, 0) WHERE id = ?",
+                (trial_id,),
+            )
+
+    # ---- metrics ------------------------------------------------------------------------------------------
+
+    def log_metrics(self, trial_id: str, step: int, tokens: int, flops: float, values: dict[str, float]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO metrics (trial, step, tokens, flops, name, value) VALUES (?, ?, ?, ?, ?, ?)",
+                [(trial_id, step, tokens, flops, name, float(v)) for name, v in values.items()],
+            )
+
+    def delete_metrics_after(self, trial_id: str, step: int) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM metrics WHERE trial = ? AND step > ?", (trial_id, step))
+
+    def copy_metrics(self, source: str, target: str, up_to_step: int) -> None:
+        """Give a branch trial its parent's shared stable-phase curve, so every trial has a whole curve."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO metrics (trial, step, tokens, flops, name, value)"
+                " SELECT ?, step, tokens, flops, name, value FROM metrics WHERE trial = ? AND step <= ?",
+                (target, source, up_to_step),
+            )
+
+    def metrics(self, trial_id: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        query, args = "SELECT * FROM metrics WHERE 1=1", []
+        if trial_id is not None:
+            query, args = query + " AND trial = ?", [*args, trial_id]
+        if name is not None:
+            query, args = query + " AND name = ?", [*args, name]
+        return [dict(r) for r in self.conn.execute(query + " ORDER BY trial, name, step", args)]
+
+    def curve(self, trial_id: str, name: str = "train_loss") -> list[tuple[int, float]]:
+        rows = self.conn.execute(
+            "SELECT step, value FROM metrics WHERE trial = ? AND name = ? ORDER BY step", (trial_id, name)
+        )
+        return [(r["step"], r["value"]) for r in rows]
+
+    # ---- fits and artifacts -------------------------------------------------------------------------------
+
+    def add_fit(self, stage: str, law: str, result: dict[str, Any]) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO fits (stage, law, created, result) VALUES (?, ?, ?, ?)",
+                (stage, law, time.time(), json.dumps(result, default=str)),
+            )
+
+    def fits(self, stage: str | None = None) -> list[dict[str, Any]]:
+        query, args = "SELECT * FROM fits", []
+        if stage is not None:
+            query, args = query + " WHERE stage = ?", [stage]
+        return [{**dict(r), "result": json.loads(r["result"])} for r in self.conn.execute(query + " ORDER BY id", args)]
+
+    def add_artifact(self, kind: str, path: str | Path, trial: str | None = None) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO artifacts (trial, kind, path, created) VALUES (?, ?, ?, ?)",
+                (trial, kind, str(path), time.time()),
+            )
+
+    def artifacts(self, kind: str | None = None) -> list[dict[str, Any]]:
+        query, args = "SELECT * FROM artifacts", []
+        if kind is not None:
+            query, args = query + " WHERE kind = ?", [kind]
+        return [dict(r) for r in self.conn.execute(query + " ORDER BY id", args)]
+
+    # ---- export -------------------------------------------------------------------------------------------
+
+    def export(self, directory: Path, fmt: str = "csv") -> list[Path]:
+        """Write `trials` and `metrics` as CSV or Parquet (pandas) and return the paths."""
+        import pandas as pd
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        out = []
+        for table in ("trials", "metrics"):
+            frame = pd.read_sql_query(f"SELECT * FROM {table}", self.conn)  # noqa: S608 - fixed table names
+            path = directory / f"{table}.{ 'parquet' if fmt == 'parquet' else 'csv'}"
+            if fmt == "parquet":
+                frame.to_parquet(path, index=False)
+            else:
+                frame.to_csv(path, index=False)
+            out.append(path)
+        return out
+
+
+class StoreSink:
+    """A training run's metrics into the store, in long format, under one trial id."""
+
+    def __init__(self, store: Store, trial_id: str) -> None:
+        self.store, self.trial_id = store, trial_id
+
+    def log(self, step: int, tokens: int, flops: float, values: dict[str, float]) -> None:
+        self.store.log_metrics(self.trial_id, step, tokens, flops, values)
+
+    def truncate_after(self, step: int) -> None:
+        self.store.delete_metrics_after(self.trial_id, step)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,118 @@
+"""Device mesh from config, and the one table that maps parameters' logical axes to mesh axes.
+
+Mesh axes are `data`, `fsdp` and `tensor`; a size of -1 takes the remaining devices. Parameters name their
+dimensions (`embed`, `heads`, `mlp`, ...) and RULES decides where each goes, as in MaxText.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import jax
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+from scaling.config import MeshConfig
+from scaling.errors import UserError
+
+MESH_AXES = ("data", "fsdp", "tensor")
+
+# logical axis -> mesh axes it is split over (None: replicated). The batch goes over data x fsdp (FSDP shards
+# parameters over `fsdp` and gathers them per layer, so its devices still see distinct examples).
+RULES: dict[str, str | tuple[str, ...] | None] = {
+    "batch": ("data", "fsdp"),
+    "embed": "fsdp",
+    "heads": "tensor",
+    "mlp": "tensor",
+    "vocab": "tensor",
+    "head_dim": None,
+    "norm": None,
+}
+# Dimensions that may fall back to replication when they do not divide (the vocabulary is often odd-sized);
+# any other non-dividing dimension is a configuration error.
+_MAY_REPLICATE = {"vocab"}
+
+
+def resolve_mesh_shape(cfg: MeshConfig, n_devices: int) -> tuple[int, int, int]:
+    """Sizes of (data, fsdp, tensor) for `n_devices`, resolving a -1; an impossible request is a UserError."""
+    sizes = [cfg.data, cfg.fsdp, cfg.tensor]
+    fixed = math.prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if n_devices % fixed:
+            raise UserError(
+                f"mesh: fixed axes {dict(zip(MESH_AXES, sizes, strict=True))} multiply to {fixed}, "
+                f"which does not divide the {n_devices} available devices"
+            )
+        sizes[sizes.index(-1)] = n_devices // fixed
+    elif fixed != n_devices:
+        raise UserError(
+            f"mesh: data x fsdp x tensor = {fixed} but {n_devices} devices are available; "
+            "sizes must multiply to the device count (or set one axis to -1)"
+        )
+    return tuple(sizes)  # type: ignore[return-value]
+
+
+def make_mesh(cfg: MeshConfig, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A (data, fsdp, tensor) mesh over `devices` (default: all), with auto axis types for explicit placement."""
+    devices = list(devices if devices is not None else jax.devices())
+    shape = resolve_mesh_shape(cfg, len(devices))
+    return jax.make_mesh(
+        shape, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES), devices=devices
+    )
+
+
+def logical_to_spec(logical_axes: Sequence[str | None], shape: Sequence[int], mesh: Mesh, what: str) -> PartitionSpec:
+    """The PartitionSpec for one array, checking that each sharded dimension divides its mesh axes."""
+    spec: list[str | tuple[str, ...] | None] = []
+    for name, dim in zip(logical_axes, shape, strict=True):
+        target = RULES.get(name) if name is not None else None
+        if name is not None and name not in RULES:
+            raise ValueError(f"{what}: logical axis {name!r} has no rule in scaling.train.mesh.RULES")
+        axes = (target,) if isinstance(target, str) else (target or ())
+        ways = math.prod(mesh.shape[a] for a in axes)
+        if ways > 1 and dim % ways:
+            if name in _MAY_REPLICATE:
+                target = None
+            else:
+                raise UserError(
+                    f"mesh: {what} has {dim} along `{name}`, not divisible by mesh axes {axes} of size {ways}; "
+                    f"choose mesh sizes that divide it"
+                )
+        spec.append(target if ways > 1 else None)
+    return PartitionSpec(*spec)
+
+
+def batch_sharding(mesh: Mesh, batch_size: int) -> NamedSharding:
+    """Batches `[B, ...]` split over data x fsdp; B must divide."""
+    ways = mesh.shape["data"] * mesh.shape["fsdp"]
+    if batch_size % ways:
+        raise UserError(
+            f"batch_size {batch_size} (per micro-batch) is not divisible by data x fsdp = {ways} devices; "
+            f"use a multiple of {ways}"
+        )
+    return NamedSharding(mesh, PartitionSpec(RULES["batch"]))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+_distributed_started = False
+
+
+def maybe_initialize_distributed() -> bool:
+    """Join a multi-host job when the environment describes one (explicit coordinator, SLURM, Open MPI).
+
+    Must run before the first JAX computation; `jax.distributed.initialize()` reads the details itself.
+    """
+    global _distributed_started
+    if _distributed_started:
+        return True
+    explicit = "JAX_COORDINATOR_ADDRESS" in os.environ
+    slurm = int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    mpi = int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
+    if explicit or slurm or mpi:
+        jax.distributed.initialize()
+        _distributed_started = True
+    return _distributed_started
