@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 """
 
+STORE_NAME = "store.sqlite"
 STATUSES = ("queued", "running", "done", "failed", "diverged")
 TRIAL_COLUMNS = (
     "id", "ord", "kind", "label", "config", "axes", "parent", "branch_step", "status", "attempt", "worker",
@@ -224,6 +225,23 @@ class Store:
                 )
                 return self.trial(row["id"])
         return None
+
+    def pending(self, *, kind: str | None = None, max_attempts: int = 2) -> int:
+        """Trials that may still run: queued, running, or failed with attempts left (branches of a parent that
+        can no longer finish are marked failed here, so nothing waits forever)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE trials SET status = 'failed', error = 'its WSD parent ' || parent || ' did not finish'"
+                " WHERE status = 'queued' AND parent IN (SELECT id FROM trials WHERE status = 'diverged'"
+                " OR (status = 'failed' AND attempt >= ?))",
+                (max_attempts,),
+            )
+            row = conn.execute(
+                "SELECT COUNT(*) FROM trials WHERE (? IS NULL OR kind = ?) AND (status IN ('queued', 'running')"
+                " OR (status = 'failed' AND attempt < ?))",
+                (kind, kind, max_attempts),
+            ).fetchone()
+        return int(row[0])
 
     def heartbeat(self, trial_id: str, worker: str) -> None:
         with self.transaction() as conn:

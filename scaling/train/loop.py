@@ -71,6 +71,14 @@ def compute_dtype_for(setting: str) -> Any:
     return jnp.dtype(setting)
 
 
+def peak_flops(dtype: Any) -> float | None:
+    """The device's peak FLOP/s for MFU (table for accelerators, a matmul probe on CPU); None when unknown."""
+    try:
+        return accounting.peak_flops_for(jax.devices()[0], dtype=jnp.dtype(dtype).name)[0]
+    except ValueError:
+        return None
+
+
 class DivergenceGuard:
     """Flags NaN/Inf, or a loss above `spike_ratio` x the best loss so far once past `after_steps`."""
 
@@ -119,7 +127,7 @@ def train(
 
     counts = accounting.param_counts(model_cfg)
     per_token = accounting.flops_per_token(model_cfg, cfg.data.seq_len)
-    peak, _peak_source = accounting.peak_flops_for(jax.devices()[0])
+    peak = peak_flops(compute_dtype_for(cfg.dtype.compute))
 
     checkpointer = Checkpointer(run_dir / "checkpoints", keep=cfg.checkpoint.keep, async_save=cfg.checkpoint.async_save)
     start_step, resumed_from = 0, None

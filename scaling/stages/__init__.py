@@ -1,0 +1,1 @@
+"""The stages that follow training, each reading a run directory and its store: fit, plot, compress."""

@@ -1,0 +1,309 @@
+"""Expand a sweep file into trials: sweep axes x sizes x budgets, each a resolved TrainConfig with a stable id.
+
+A trial's id is a hash of its resolved config (name and checkpoint cadence excluded: they don't change what is
+trained), so re-running a sweep finds its finished trials and never trains or records one twice.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from scaling import accounting
+from scaling.config import ModelConfig, TrainConfig, describe_validation_error, validate
+from scaling.errors import UserError
+from scaling.sweep.schema import SweepConfig
+from scaling.train.schedule import plan_schedule
+from scaling.yamlio import apply_overrides, load_file
+
+BYTE_VOCAB = 257  # 256 bytes + the end-of-document token
+
+
+@dataclass
+class Trial:
+    """One resolved training run of the sweep, and where it sits (axes, size, budget, WSD parent)."""
+
+    id: str
+    ord: int
+    label: str
+    config: TrainConfig
+    axes: dict[str, Any]
+    size: str
+    budget: str
+    params: accounting.ParamCounts
+    flops_per_token: accounting.FlopCounts
+    parent: str | None = None
+    branch_step: int | None = None
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return self.config.total_tokens
+
+    @property
+    def flops(self) -> float:
+        return self.tokens * self.flops_per_token.train_exact
+
+    def store_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "ord": self.ord, "label": self.label, "config": self.config.model_dump(mode="json"),
+            "axes": {**self.axes, "size": self.size, "budget": self.budget},
+            "parent": self.parent, "branch_step": self.branch_step,
+        }
+
+
+@dataclass
+class SweepPlan:
+    sweep: SweepConfig
+    trials: list[Trial]
+    axes: dict[str, list[Any]]
+
+    def by_id(self) -> dict[str, Trial]:
+        return {t.id: t for t in self.trials}
+
+    def flops_saved_by_branching(self) -> float:
+        """Training FLOPs not spent because branch trials reuse their parent's stable phase."""
+        return sum(
+            t.branch_step * t.config.tokens_per_step * t.flops_per_token.train_exact
+            for t in self.trials if t.branch_step
+        )
+
+
+def extract_axes(data: Any, prefix: str = "", source: str = "sweep") -> dict[str, list[Any]]:
+    """Paths of every `{values: [...]}` mapping in the raw sweep dict (W&B's sweep vocabulary)."""
+    axes: dict[str, list[Any]] = {}
+    if isinstance(data, dict):
+        if set(data) == {"values"}:
+            values = data["values"]
+            if not isinstance(values, list) or not values:
+                raise UserError(f"{source}: {prefix or '(top level)'}: `values` must be a non-empty list")
+            return {prefix: values}
+        for key, value in data.items():
+            axes.update(extract_axes(value, f"{prefix}.{key}" if prefix else str(key), source))
+    return axes
+
+
+def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    node = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def trial_id(cfg: TrainConfig) -> str:
+    """A stable hash of what is trained (not of its name or checkpoint cadence)."""
+    payload = cfg.model_dump(mode="json", exclude={"name", "checkpoint", "log_every"})
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def vocab_size_for(sweep: SweepConfig) -> int:
+    """The vocabulary the tokenizer will have (byte-level: 257; BPE: its configured size)."""
+    tok = sweep.data.tokenizer
+    return BYTE_VOCAB if tok.kind == "byte" else tok.vocab_size
+
+
+def _fmt_tokens(tokens: float) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if tokens >= scale:
+            return f"{tokens / scale:.3g}{unit}"
+    return f"{tokens:.0f}"
+
+
+def _budgets_for(sweep: SweepConfig, model: ModelConfig) -> list[tuple[str, float]]:
+    """(budget label, tokens) pairs this size trains on."""
+    b = sweep.budget
+    counts = accounting.param_counts(model)
+    n = counts.non_embedding if b.param_count == "non_embedding" else counts.total
+    if b.kind == "tokens" and b.tokens is not None:
+        return [(f"D{_fmt_tokens(t)}", t) for t in b.tokens]
+    if b.kind == "tokens":
+        return [(f"tpp{r:g}", r * n) for r in b.tokens_per_param]
+    out = []
+    low, high = b.tokens_per_param_range
+    for c in b.flops:
+        tokens = c / (6 * n)
+        if low <= tokens / n <= high:
+            out.append((f"C{c:.2g}", tokens))
+    return out
+
+
+def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[SweepConfig, dict[str, Any]]:
+    """Read and validate a sweep file; returns the schema object and the raw dict (axes still in it)."""
+    raw = apply_overrides(load_file(path), overrides or [])
+    axes = extract_axes(raw, source=str(path))
+    first = copy.deepcopy(raw)
+    for path_, values in axes.items():
+        _set_path(first, path_, values[0])
+    sweep = validate(SweepConfig, first, str(path))
+    return sweep, raw
+
+
+def plan_sweep(sweep: SweepConfig, raw: dict[str, Any], source: str = "sweep") -> SweepPlan:
+    """All trials of the sweep, in a deterministic order, with WSD branch parents resolved."""
+    axes = extract_axes(raw, source=source)
+    names = list(axes)
+    trials: list[Trial] = []
+    seen: set[str] = set()
+    vocab = vocab_size_for(sweep)
+    for combo in itertools.product(*(axes[n] for n in names)):
+        variant = copy.deepcopy(raw)
+        for name, value in zip(names, combo, strict=True):
+            _set_path(variant, name, value)
+        try:
+            swept = SweepConfig.model_validate(variant)
+        except ValidationError as exc:
+            raise UserError(describe_validation_error(exc, source)) from None
+        axis_values = dict(zip(names, combo, strict=True))
+        for model in swept.model.size_configs():
+            model = model.with_vocab(vocab)
+            budgets = _budgets_for(swept, model)
+            group = []
+            for budget_label, tokens in budgets:
+                train = _train_config(swept, model, tokens, budget_label, axis_values)
+                train = validate(TrainConfig, train, source)
+                tid = trial_id(train)
+                if tid in seen:
+                    continue
+                seen.add(tid)
+                trial = Trial(
+                    id=tid, ord=len(trials), label=train.name, config=train, axes=axis_values,
+                    size=model.label(), budget=budget_label, params=accounting.param_counts(model),
+                    flops_per_token=accounting.flops_per_token(model, swept.data.seq_len),
+                )
+                trials.append(trial)
+                group.append(trial)
+            if swept.wsd_branching and swept.optimizer.schedule.kind == "wsd":
+                _link_wsd_branches(group)
+    if sweep.budget.kind == "isoflop":
+        _check_isoflop_coverage(sweep, trials, source)
+    check_mesh(sweep, source)
+    if not trials:
+        raise UserError(f"{source}: the sweep expands to no trials; check model.sizes and budget")
+    return SweepPlan(sweep=sweep, trials=_parents_first(trials), axes=axes)
+
+
+def _train_config(
+    sweep: SweepConfig, model: ModelConfig, tokens: float, budget_label: str, axes: dict[str, Any]
+) -> dict[str, Any]:
+    """The TrainConfig (as a dict) for one size and budget of one sweep-axis combination."""
+    optimizer = sweep.optimizer.model_dump(mode="json")
+    schedule = optimizer["schedule"]
+    if sweep.wsd_branching and schedule["kind"] == "wsd" and schedule["warmup_tokens"] is None:
+        # branches share the stable phase only if warmup is the same length in every budget: fix it in tokens,
+        # as a fraction of the smallest budget this size gets, and record that in every trial's config
+        smallest = min(t for _, t in _budgets_for(sweep, model))
+        schedule["warmup_tokens"] = int(schedule["warmup"] * smallest)
+    axis_label = "".join(f"-{k.rsplit('.', 1)[-1]}{v}" for k, v in axes.items())
+    return {
+        "name": f"{model.label()}-{budget_label}{axis_label}",
+        "model": model.model_dump(mode="json"),
+        "data": sweep.data.model_dump(mode="json"),
+        "optimizer": optimizer,
+        "batch_size": sweep.batch_size,
+        "grad_accum": sweep.grad_accum,
+        "tokens": max(1, int(round(tokens))),
+        "seed": sweep.seed if "seed" not in axes else axes["seed"],
+        "mesh": sweep.mesh.model_dump(mode="json"),
+        "dtype": sweep.dtype.model_dump(mode="json"),
+        "eval": sweep.eval.model_dump(mode="json"),
+        "checkpoint": sweep.checkpoint.model_dump(mode="json"),
+        "divergence": sweep.divergence.model_dump(mode="json"),
+        "log_every": sweep.log_every,
+    }
+
+
+def _link_wsd_branches(group: list[Trial]) -> None:
+    """Within one size (and axis combination), the longest run is trained; shorter budgets branch off it."""
+    if len(group) < 2:
+        return
+    main = max(group, key=lambda t: t.config.total_steps)
+    for trial in group:
+        if trial is main:
+            continue
+        sched = trial.config.optimizer.schedule
+        plan = plan_schedule(sched, trial.config.optimizer.lr, trial.config.total_steps, trial.config.tokens_per_step)
+        if plan.decay_start <= 0:
+            continue
+        trial.parent, trial.branch_step = main.id, plan.decay_start
+        main.children.append(trial.id)
+
+
+def _parents_first(trials: list[Trial]) -> list[Trial]:
+    """Order so that each WSD main run precedes its branches; keep the plan's order otherwise."""
+    ordered = sorted(trials, key=lambda t: (t.parent is not None, t.ord))
+    for i, t in enumerate(ordered):
+        t.ord = i
+    return ordered
+
+
+def check_mesh(sweep: SweepConfig, source: str, n_devices: int | None = None) -> None:
+    """Catch an impossible mesh before anything trains: sizes vs devices, heads vs tensor, batch vs data x fsdp."""
+    from scaling.train.mesh import resolve_mesh_shape
+
+    if n_devices is None:
+        import jax
+
+        n_devices = jax.device_count()
+    try:
+        data, fsdp, tensor = resolve_mesh_shape(sweep.mesh, n_devices)
+    except UserError as exc:
+        raise UserError(f"{source}: {exc}") from None
+    for model in sweep.model.size_configs():
+        if model.n_heads % tensor:
+            raise UserError(
+                f"{source}: mesh.tensor {tensor} does not divide n_heads {model.n_heads} of size {model.label()}"
+            )
+    micro = sweep.batch_size // sweep.grad_accum
+    if micro % (data * fsdp):
+        raise UserError(
+            f"{source}: batch_size {sweep.batch_size} / grad_accum {sweep.grad_accum} = {micro} sequences per "
+            f"micro-batch, not divisible by mesh data x fsdp = {data * fsdp}"
+        )
+
+
+def _check_isoflop_coverage(sweep: SweepConfig, trials: list[Trial], source: str) -> None:
+    b = sweep.budget
+    for c in b.flops:
+        label = f"C{c:.2g}"
+        count = len({t.size for t in trials if t.budget == label})
+        if count < b.min_sizes_per_budget:
+            raise UserError(
+                f"{source}: budget.flops {c:g} gets {count} model sizes inside tokens_per_param_range "
+                f"{list(b.tokens_per_param_range)}; an IsoFLOP curve needs at least {b.min_sizes_per_budget} "
+                "(add sizes, widen the range, or drop this budget)"
+            )
+
+
+def estimate_seconds(trial: Trial, flops_per_s: float = 4.0e10) -> float:
+    """Rough wall time: the trial's own training FLOPs (a branch skips its parent's stable phase) over a
+    sustained rate; the default is ~25% of this 2-core CPU's measured 170 GFLOP/s f32 peak."""
+    steps = trial.config.total_steps - (trial.branch_step or 0)
+    return steps * trial.config.tokens_per_step * trial.flops_per_token.train_exact / flops_per_s
+
+
+def describe_plan(plan: SweepPlan) -> list[dict[str, Any]]:
+    """Rows for `scaling validate` / `--dry-run`: what each trial trains and what it costs."""
+    return [
+        {
+            "id": t.id, "label": t.label, "size": t.size, "params_non_embedding": t.params.non_embedding,
+            "params_total": t.params.total, "tokens": t.tokens, "steps": t.config.total_steps,
+            "flops": t.flops, "branch_of": t.parent, "branch_step": t.branch_step,
+            "est_s": estimate_seconds(t), **{k: v for k, v in t.axes.items()},
+        }
+        for t in plan.trials
+    ]
+
+
+def effective_flops(plan: SweepPlan) -> tuple[float, float]:
+    """(FLOPs the sweep spends, FLOPs separate runs would have spent)."""
+    separate = sum(t.flops for t in plan.trials)
+    return separate - plan.flops_saved_by_branching(), separate
+

@@ -1,0 +1,149 @@
+"""The sweep file's schema: a model family over sizes x data budgets, sweep axes, executor and later stages.
+
+Any scalar may be a W&B-style axis `{values: [...]}`; the plan takes their Cartesian product. The training
+fields are the same blocks a single run uses (scaling/config.py), so a trial is exactly a `TrainConfig`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from scaling.config import (
+    CheckpointConfig,
+    DataConfig,
+    DivergenceConfig,
+    DtypeConfig,
+    EvalConfig,
+    MeshConfig,
+    ModelConfig,
+    OptimizerConfig,
+    Strict,
+)
+
+
+class SweepModel(Strict):
+    """A family over sizes: each entry a preset name or explicit dims; `common` fields apply to every size."""
+
+    family: Literal["transformer"] = "transformer"
+    sizes: list[str | dict[str, Any]] = Field(min_length=1)
+    common: dict[str, Any] = Field(default_factory=dict, description="ModelConfig fields shared by all sizes")
+
+    def size_configs(self) -> list[ModelConfig]:
+        """One ModelConfig per size (validation errors name `model.sizes.<i>`)."""
+        out = []
+        for entry in self.sizes:
+            fields = {"size": entry} if isinstance(entry, str) else dict(entry)
+            out.append(ModelConfig.model_validate({"family": self.family, **self.common, **fields}))
+        return out
+
+    @model_validator(mode="after")
+    def _sizes_valid(self) -> SweepModel:
+        for i, entry in enumerate(self.sizes):
+            fields = {"size": entry} if isinstance(entry, str) else dict(entry)
+            try:
+                ModelConfig.model_validate({"family": self.family, **self.common, **fields})
+            except ValueError as exc:
+                first = exc.errors()[0] if hasattr(exc, "errors") else {"msg": str(exc), "loc": ()}
+                loc = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"sizes[{i}]{'.' + loc if loc else ''}: {first['msg']}") from None
+        return self
+
+
+class BudgetConfig(Strict):
+    """How many tokens each size trains on.
+
+    - kind `tokens`: absolute `tokens: [...]`, or a ladder `tokens_per_param: [...]` (N counted as `param_count`).
+    - kind `isoflop`: FLOP budgets; each size gets D = C / (6 N); sizes whose D/N falls outside
+      `tokens_per_param_range` are left out of that budget, and a budget keeps at least `min_sizes_per_budget`.
+    """
+
+    kind: Literal["tokens", "isoflop"]
+    tokens: list[float] | None = None
+    tokens_per_param: list[float] | None = None
+    flops: list[float] | None = None
+    param_count: Literal["non_embedding", "total"] = "non_embedding"
+    tokens_per_param_range: tuple[float, float] = (0.5, 500.0)
+    min_sizes_per_budget: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BudgetConfig:
+        if self.kind == "tokens":
+            if (self.tokens is None) == (self.tokens_per_param is None):
+                raise ValueError("kind tokens needs exactly one of `tokens: [...]` or `tokens_per_param: [...]`")
+            if self.flops is not None:
+                raise ValueError("`flops` belongs to kind isoflop")
+        else:
+            if not self.flops:
+                raise ValueError("kind isoflop needs `flops: [...]` (FLOP budgets, e.g. [1e13, 3e13])")
+            if self.tokens is not None or self.tokens_per_param is not None:
+                raise ValueError("kind isoflop takes `flops`, not `tokens`/`tokens_per_param`")
+        for name in ("tokens", "tokens_per_param", "flops"):
+            values = getattr(self, name)
+            if values is not None and (not values or any(v <= 0 for v in values)):
+                raise ValueError(f"`{name}` must be a non-empty list of positive numbers")
+        return self
+
+
+class ExecutorConfig(Strict):
+    """Where trials run: in this process one after another, or in K worker processes sharing the store."""
+
+    kind: Literal["local", "processes"] = "local"
+    workers: int = Field(default=1, ge=1)
+    max_attempts: int = Field(default=2, ge=1, description="tries per trial before it stays failed")
+    stale_after_s: float = Field(default=120.0, gt=0, description="reclaim a running trial silent this long")
+
+
+class FitStageConfig(Strict):
+    laws: list[str] = Field(default_factory=lambda: ["chinchilla"])
+    method: Literal["huber-grid", "varpro", "ml"] = "huber-grid"
+    bootstrap: int = Field(default=200, ge=0)
+    seed: int = 0
+    loss: Literal["val_loss", "train_loss"] = "val_loss"
+    param_count: Literal["non_embedding", "total"] = "non_embedding"
+
+
+class PlotStageConfig(Strict):
+    formats: list[Literal["png", "svg"]] = Field(default_factory=lambda: ["png", "svg"])
+    report: bool = True
+
+
+class StagesConfig(Strict):
+    fit: FitStageConfig | None = Field(default_factory=FitStageConfig)
+    plot: PlotStageConfig | None = Field(default_factory=PlotStageConfig)
+    compress: dict[str, Any] | None = Field(default=None, description="compression stage; see the README")
+
+
+class SweepConfig(Strict):
+    """A whole sweep as written in YAML (after sweep axes are taken out, see scaling.sweep.plan)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    model: SweepModel
+    data: DataConfig = Field(default_factory=DataConfig)
+    budget: BudgetConfig
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    batch_size: int = Field(default=32, gt=0)
+    grad_accum: int = Field(default=1, gt=0)
+    seed: int = 0
+    mesh: MeshConfig = Field(default_factory=MeshConfig)
+    dtype: DtypeConfig = Field(default_factory=DtypeConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    divergence: DivergenceConfig = Field(default_factory=DivergenceConfig)
+    log_every: int = Field(default=10, gt=0)
+    wsd_branching: bool = Field(default=True, description="with a wsd schedule, branch cooldowns off one stable run")
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    stages: StagesConfig = Field(default_factory=StagesConfig)
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _sizes_shorthand(cls, value: Any) -> Any:
+        """Accept `model: {family, sizes, mlp: swiglu, ...}`: fields other than family/sizes go to `common`."""
+        if isinstance(value, dict):
+            known = {"family", "sizes", "common"}
+            extra = {k: v for k, v in value.items() if k not in known}
+            if extra:
+                value = {k: v for k, v in value.items() if k in known}
+                value["common"] = {**value.get("common", {}), **extra}
+        return value
