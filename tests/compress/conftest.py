@@ -6,47 +6,46 @@ from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from flax import nnx
 
 V, D, H, K, F, N_LAYERS = 32, 16, 4, 8, 24, 2
 
 
-def _p(key: jax.Array, shape: tuple[int, ...], axes: tuple[str, ...]) -> nnx.Param:
-    return nnx.Param(jax.random.normal(key, shape), logical_axes=axes)
+def _p(rng: np.random.Generator, shape: tuple[int, ...], axes: tuple[str, ...]) -> nnx.Param:
+    """Normal weights drawn in numpy (no per-shape JAX compiles while building fixtures)."""
+    return nnx.Param(jnp.asarray(rng.normal(size=shape).astype(np.float32)), logical_axes=axes)
 
 
 class Attn(nnx.Module):
-    def __init__(self, key: jax.Array) -> None:
-        kq, kk, kv, ko = jax.random.split(key, 4)
-        self.w_q_DxHxK = _p(kq, (D, H, K), ("embed", "heads", "head_dim"))
-        self.w_k_DxHxK = _p(kk, (D, H, K), ("embed", "heads", "head_dim"))
-        self.w_v_DxHxK = _p(kv, (D, H, K), ("embed", "heads", "head_dim"))
-        self.w_o_HxKxD = _p(ko, (H, K, D), ("heads", "head_dim", "embed"))
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.w_q_DxHxK = _p(rng, (D, H, K), ("embed", "heads", "head_dim"))
+        self.w_k_DxHxK = _p(rng, (D, H, K), ("embed", "heads", "head_dim"))
+        self.w_v_DxHxK = _p(rng, (D, H, K), ("embed", "heads", "head_dim"))
+        self.w_o_HxKxD = _p(rng, (H, K, D), ("heads", "head_dim", "embed"))
 
 
 class Mlp(nnx.Module):
-    def __init__(self, key: jax.Array) -> None:
-        ki, kg, ko = jax.random.split(key, 3)
-        self.w_in_DxF = _p(ki, (D, F), ("embed", "mlp"))
-        self.w_gate_DxF = _p(kg, (D, F), ("embed", "mlp"))
-        self.w_out_FxD = _p(ko, (F, D), ("mlp", "embed"))
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.w_in_DxF = _p(rng, (D, F), ("embed", "mlp"))
+        self.w_gate_DxF = _p(rng, (D, F), ("embed", "mlp"))
+        self.w_out_FxD = _p(rng, (F, D), ("mlp", "embed"))
 
 
 class Block(nnx.Module):
-    def __init__(self, key: jax.Array) -> None:
-        ka, km = jax.random.split(key)
+    def __init__(self, rng: np.random.Generator) -> None:
         self.attn_norm = nnx.Param(jnp.ones((D,)), logical_axes=("norm",))
-        self.attn = Attn(ka)
+        self.attn = Attn(rng)
         self.mlp_norm = nnx.Param(jnp.ones((D,)), logical_axes=("norm",))
-        self.mlp = Mlp(km)
+        self.mlp = Mlp(rng)
 
 
 class Toy(nnx.Module):
     def __init__(self, seed: int = 0) -> None:
-        keys = jax.random.split(jax.random.key(seed), N_LAYERS + 1)
-        self.embed_VxD = _p(keys[0], (V, D), ("vocab", "embed"))
-        self.blocks = nnx.List([Block(k) for k in keys[1:]])
+        rng = np.random.default_rng(seed)
+        self.embed_VxD = _p(rng, (V, D), ("vocab", "embed"))
+        self.blocks = nnx.List([Block(rng) for _ in range(N_LAYERS)])
         self.final_norm = nnx.Param(jnp.ones((D,)), logical_axes=("norm",))
 
 
