@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scaling.errors import UserError
 from scaling.yamlio import apply_overrides, load_file
@@ -55,11 +55,16 @@ class ModelConfig(Strict):
     rope_theta: float = Field(default=10000.0, gt=0)
     norm_eps: float = Field(default=1e-6, gt=0)
 
+    @field_validator("size")
+    @classmethod
+    def _known_size(cls, size: str | None) -> str | None:
+        if size is not None and size not in SIZE_PRESETS:
+            raise ValueError(f"{size!r} is not a preset; valid: {', '.join(SIZE_PRESETS)}")
+        return size
+
     @model_validator(mode="after")
     def _resolve_dims(self) -> ModelConfig:
         if self.size is not None:
-            if self.size not in SIZE_PRESETS:
-                raise ValueError(f"size {self.size!r} is not a preset; valid: {', '.join(SIZE_PRESETS)}")
             d, layers, heads = SIZE_PRESETS[self.size]
             for name, value in (("d_model", d), ("n_layers", layers), ("n_heads", heads)):
                 if getattr(self, name) is None:

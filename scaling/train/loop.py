@@ -147,9 +147,9 @@ def train(
 
     loader = BatchLoader(dataset.train_tokens, cfg.data.seq_len, cfg.batch_size, cfg.seed)
     micro = cfg.batch_size // cfg.grad_accum
-    val_NxBxL1 = jax.device_put(
-        dataset.val_batches(cfg.eval.batches, micro, cfg.data.seq_len), steps.val_sharding
-    )
+    # the same validation sequences whatever grad_accum is; evaluated in micro-batches to bound memory
+    val_NxBxL1 = dataset.val_batches(cfg.eval.batches, cfg.batch_size, cfg.data.seq_len)
+    val_NxBxL1 = jax.device_put(val_NxBxL1.reshape(-1, micro, val_NxBxL1.shape[-1]), steps.val_sharding)
     guard = DivergenceGuard(cfg.divergence.spike_ratio, cfg.divergence.after_steps)
     status, reason = "done", None
     train_loss = val_loss = None

@@ -129,7 +129,7 @@ def build_steps(
             zeros = jax.tree.map(jnp.zeros_like, p)
             (loss, grads), _ = jax.lax.scan(accumulate, (jnp.zeros((), jnp.float32), zeros), batch_AxMxL1)
             loss, grads = loss / grad_accum, jax.tree.map(lambda g: g / grad_accum, grads)
-        grad_norm = optax.global_norm(grads)
+        grad_norm = optax.tree.norm(grads)
         updates, opt_state = tx.update(grads, opt_state, p)
         p = optax.apply_updates(p, updates)
         return p, opt_state, {"loss": loss, "grad_norm": grad_norm}
