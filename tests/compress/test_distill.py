@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scaling.compress.distill import distillation_loss
+from scaling.compress import distill
+
+distillation_loss = jax.jit(distill.distillation_loss, static_argnums=(3, 4))  # one compile per setting
 
 
 def _log_softmax(x):
@@ -63,7 +65,7 @@ def test_gradient_matches_finite_differences_and_teacher_gets_none():
     s, t, y = _case(3, B=1, L=2, V=5)
     s32, t32, y = jnp.asarray(s, jnp.float32), jnp.asarray(t, jnp.float32), jnp.asarray(y)
     loss = lambda a, b: distillation_loss(a, b, y, 2.0, 0.7)  # noqa: E731
-    g_s, g_t = jax.grad(loss, argnums=(0, 1))(s32, t32)
+    g_s, g_t = jax.jit(jax.grad(loss, argnums=(0, 1)))(s32, t32)
     assert float(jnp.abs(g_t).max()) == 0.0
     h = 1e-4
     fd = np.zeros_like(s)
@@ -78,6 +80,6 @@ def test_gradient_matches_finite_differences_and_teacher_gets_none():
 def test_bad_arguments_are_refused():
     s, t, y = _case()
     with pytest.raises(ValueError, match="temperature"):
-        distillation_loss(jnp.asarray(s), jnp.asarray(t), jnp.asarray(y), 0.0, 0.5)
+        distill.distillation_loss(jnp.asarray(s), jnp.asarray(t), jnp.asarray(y), 0.0, 0.5)
     with pytest.raises(ValueError, match="alpha"):
-        distillation_loss(jnp.asarray(s), jnp.asarray(t), jnp.asarray(y), 1.0, 1.5)
+        distill.distillation_loss(jnp.asarray(s), jnp.asarray(t), jnp.asarray(y), 1.0, 1.5)
