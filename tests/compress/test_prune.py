@@ -243,3 +243,13 @@ def test_masks_hold_through_adamw_recovery_with_weight_decay(toy_state, toy_dict
         mask = np.asarray(mask)
         assert (after[~mask] == 0).all(), name  # exactly zero, not small
         assert (after[mask] != before[mask]).all(), name
+
+
+def test_masks_made_on_a_state_apply_to_the_trainers_plain_dicts(toy_state, toy_dict):
+    params, _ = toy_dict
+    masks = make_masks(toy_state, "neurons", 0.5)
+    from_dict = apply_masks(params, masks)
+    from_state = nnx.to_pure_dict(apply_masks(toy_state, masks))
+    for a, b in zip(jax.tree.leaves(from_dict), jax.tree.leaves(from_state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert count_nonzero(from_dict)["nonzero"] < count_nonzero(params)["nonzero"]
