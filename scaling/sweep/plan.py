@@ -196,9 +196,10 @@ def _train_config(
     """The TrainConfig (as a dict) for one size and budget of one sweep-axis combination."""
     optimizer = sweep.optimizer.model_dump(mode="json")
     schedule = optimizer["schedule"]
-    if sweep.wsd_branching and schedule["kind"] == "wsd" and schedule["warmup_tokens"] is None:
+    if schedule["kind"] == "wsd" and schedule["warmup_tokens"] is None:
         # branches share the stable phase only if warmup is the same length in every budget: fix it in tokens,
-        # as a fraction of the smallest budget this size gets, and record that in every trial's config
+        # as a fraction of the smallest budget this size gets, and record that in every trial's config (whether
+        # or not the sweep branches, so a trial means the same run either way)
         smallest = min(t for _, t in _budgets_for(sweep, model))
         schedule["warmup_tokens"] = int(schedule["warmup"] * smallest)
     axis_label = "".join(f"-{k.rsplit('.', 1)[-1]}{v}" for k, v in axes.items())

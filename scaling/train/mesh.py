@@ -35,7 +35,10 @@ _MAY_REPLICATE = {"vocab"}
 
 
 def resolve_mesh_shape(cfg: MeshConfig, n_devices: int) -> tuple[int, int, int]:
-    """Sizes of (data, fsdp, tensor) for `n_devices`, resolving a -1; an impossible request is a UserError."""
+    """Sizes of (data, fsdp, tensor) for `n_devices`, resolving a -1; an impossible request is a UserError.
+
+    Fixed sizes may use fewer devices than there are (the first ones), as long as their product divides the count.
+    """
     sizes = [cfg.data, cfg.fsdp, cfg.tensor]
     fixed = math.prod(s for s in sizes if s != -1)
     if -1 in sizes:
@@ -45,10 +48,10 @@ def resolve_mesh_shape(cfg: MeshConfig, n_devices: int) -> tuple[int, int, int]:
                 f"which does not divide the {n_devices} available devices"
             )
         sizes[sizes.index(-1)] = n_devices // fixed
-    elif fixed != n_devices:
+    elif n_devices % fixed:
         raise UserError(
-            f"mesh: data x fsdp x tensor = {fixed} but {n_devices} devices are available; "
-            "sizes must multiply to the device count (or set one axis to -1)"
+            f"mesh: data x fsdp x tensor = {fixed} does not divide the {n_devices} available devices; "
+            "use sizes whose product divides the device count (or set one axis to -1 for the rest)"
         )
     return tuple(sizes)  # type: ignore[return-value]
 
@@ -57,6 +60,7 @@ def make_mesh(cfg: MeshConfig, devices: Sequence[jax.Device] | None = None) -> M
     """A (data, fsdp, tensor) mesh over `devices` (default: all), with auto axis types for explicit placement."""
     devices = list(devices if devices is not None else jax.devices())
     shape = resolve_mesh_shape(cfg, len(devices))
+    devices = devices[: math.prod(shape)]
     return jax.make_mesh(
         shape, MESH_AXES, axis_types=(AxisType.Auto,) * len(MESH_AXES), devices=devices
     )

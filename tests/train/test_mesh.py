@@ -18,7 +18,7 @@ def test_resolve(cfg, n, shape):
     assert resolve_mesh_shape(cfg, n) == shape
 
 
-@pytest.mark.parametrize("cfg", [MeshConfig(data=3), MeshConfig(data=-1, tensor=3), MeshConfig(data=2, fsdp=2)])
+@pytest.mark.parametrize("cfg", [MeshConfig(data=3), MeshConfig(data=-1, tensor=3), MeshConfig(data=4, fsdp=4)])
 def test_impossible_mesh_is_a_user_error(cfg):
     with pytest.raises(UserError, match="mesh"):
         resolve_mesh_shape(cfg, 8)
