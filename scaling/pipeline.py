@@ -18,6 +18,7 @@ from scaling.sweep.schema import SweepConfig
 from scaling.sweep.store import STORE_NAME, Store
 
 SWEEP_FILE = "sweep.yaml"
+STAGE_ORDER = ("fit", "compress", "plot")  # plots last, so they show what compression produced
 
 
 @dataclass
@@ -82,17 +83,16 @@ def run_pipeline(
 
 
 def run_stages(run_dir: Path, sweep: SweepConfig, only: set[str] | None = None) -> dict[str, Any]:
-    """fit -> plot -> compress, each when the sweep asks for it (and `only` allows it)."""
-    from scaling.stages import compress_stage, fit_stage, plot_stage
+    """fit -> compress -> plot, each when the sweep asks for it (and `only` allows it)."""
+    import importlib
 
     outputs: dict[str, Any] = {}
-    wanted = only or {"fit", "plot", "compress"}
-    if sweep.stages.fit is not None and "fit" in wanted:
-        outputs["fit"] = fit_stage.run(run_dir, sweep)
-    if sweep.stages.compress is not None and "compress" in wanted:
-        outputs["compress"] = compress_stage.run(run_dir, sweep)
-    if sweep.stages.plot is not None and "plot" in wanted:
-        outputs["plot"] = plot_stage.run(run_dir, sweep)
+    wanted = only or set(STAGE_ORDER)
+    for name in STAGE_ORDER:
+        if getattr(sweep.stages, name) is None or name not in wanted:
+            continue
+        module = importlib.import_module(f"scaling.stages.{name}_stage")
+        outputs[name] = module.run(run_dir, sweep)
     return outputs
 
 
