@@ -176,7 +176,9 @@ def train(
                 status, reason = "interrupted", "stopped by request"
                 break
             t0 = time.perf_counter()
-            batch_BxL1 = jax.device_put(loader.batch(step), steps.batch_sharding)
+            # each process loads only its own rows; on one host that is the whole batch
+            local_BxL1 = loader.batch(step, shard=jax.process_index(), num_shards=jax.process_count())
+            batch_BxL1 = jax.make_array_from_process_local_data(steps.batch_sharding, local_BxL1)
             params, opt_state, metrics = steps.train_step(params, opt_state, batch_BxL1)
             loss = float(metrics["loss"])
             dt = time.perf_counter() - t0

@@ -68,3 +68,17 @@ def test_mup_run_trains(tmp_path):
     cfg = tiny_config(**{"model.parameterization": "mup", "steps": 4})
     result = train(cfg, tmp_path, devices=one_device(), show_progress=False)
     assert result.status == "done" and result.train_loss < math.log(257)
+
+
+def test_200_steps_on_kjv_end_well_below_unigram_entropy(tmp_path):
+    """The acceptance run: a small model beats the corpus's unigram entropy by a wide margin in 200 steps."""
+    from scaling.data import load_dataset, unigram_entropy
+
+    cfg = tiny_config(steps=200, batch_size=32, **{"data.seq_len": 128, "eval.batches": 8, "eval.every_steps": 100,
+                                                   "checkpoint.enabled": False})
+    result = train(cfg, tmp_path, devices=one_device(), show_progress=False)
+    dataset = load_dataset(cfg.data)
+    entropy = unigram_entropy(dataset.val_tokens, dataset.vocab_size)
+    print(f"val loss {result.val_loss:.4f} nats/token vs unigram entropy {entropy:.4f}")
+    assert entropy == pytest.approx(3.03, abs=0.05)  # byte-level KJV
+    assert result.val_loss < entropy - 0.6
