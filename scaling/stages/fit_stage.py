@@ -111,7 +111,7 @@ def fit_learning_rate(candidates: list[dict[str, Any]]) -> dict[str, Any] | None
         log_lr = np.log([r["setting"][LR_AXIS] for r in rows])
         losses = np.array([r["loss"] for r in rows])
         i = int(np.argmin(losses))
-        best, how = float(np.exp(log_lr[i])), "grid"
+        best, how = float(np.exp(log_lr[i])), "grid" if 0 < i < len(rows) - 1 else "grid edge: widen the lr axis"
         if 0 < i < len(rows) - 1:
             a2, a1, _ = np.polyfit(log_lr[i - 1:i + 2], losses[i - 1:i + 2], 2)
             if a2 > 0:
@@ -194,12 +194,12 @@ def fit_points(points: list[Point], cfg: FitStageConfig, curves: list[dict[str, 
         try:
             result = fitlib.fit_law(n=n, d=d, loss=loss, law=law, method=cfg.method, bootstrap=cfg.bootstrap,
                                     seed=cfg.seed, weights=weights)
-            out["laws"][law] = result.to_dict()
         except UserError as exc:
             out["errors"][law] = str(exc)
-    chinchilla = out["laws"].get("chinchilla")
-    if chinchilla is not None:
-        out["compute_optimal"] = compute_optimal_table(chinchilla, points)
+            continue
+        out["laws"][law] = result.to_dict()
+        if law in ("chinchilla", "chinchilla_tied"):
+            out["compute_optimal"] = compute_optimal_table(result, points)
     try:
         out["backtest"] = _to_dict(fitlib.backtest(n=n, d=d, loss=loss, law="chinchilla", holdout=1,
                                                    method=cfg.method))
@@ -222,22 +222,25 @@ def fit_points(points: list[Point], cfg: FitStageConfig, curves: list[dict[str, 
     return out
 
 
-def compute_optimal_table(chinchilla: dict[str, Any], points: list[Point]) -> list[dict[str, Any]]:
-    """N_opt, D_opt and the predicted loss at the sweep's budgets and 10x, 100x beyond its largest."""
+def compute_optimal_table(result: Any, points: list[Point]) -> list[dict[str, Any]]:
+    """N_opt, D_opt and the predicted loss at the sweep's budgets and 10x, 100x beyond its largest, with 95%
+    percentile intervals from the bootstrap refits when the fit was bootstrapped."""
     from scaling.fit.laws import chinchilla_compute_optimal
 
     c_max = max(p.C for p in points)
     budgets = sorted({p.C for p in points} | {10 * c_max, 100 * c_max})
+    samples = result.bootstrap_samples or {}
+    has_draws = all(k in samples for k in ("A", "B", "E", "alpha", "beta"))
     rows = []
-    samples = chinchilla.get("bootstrap_params")
     for c in budgets:
-        best = chinchilla_compute_optimal(chinchilla["params"], c)
-        row = {"C": c, "N_opt": float(best["N_opt"]), "D_opt": float(best["D_opt"]),
-               "loss": float(best.get("loss", float("nan"))), "N_opt_interval": None, "D_opt_interval": None}
-        if samples:
-            draws = [chinchilla_compute_optimal(s, c) for s in samples]
+        best = chinchilla_compute_optimal(result.params, c)
+        row = {"C": c, "N_opt": float(best["N_opt"]), "D_opt": float(best["D_opt"]), "loss": float(best["loss_opt"]),
+               "N_opt_interval": None, "D_opt_interval": None}
+        if has_draws:  # the closed form is vectorised over the bootstrap refits' parameters
+            optima = chinchilla_compute_optimal(samples, c)
             for key in ("N_opt", "D_opt"):
-                values = np.array([float(x[key]) for x in draws if np.isfinite(float(x[key]))])
+                values = np.asarray(optima[key], dtype=float)
+                values = values[np.isfinite(values)]
                 if len(values):
                     row[f"{key}_interval"] = [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
         rows.append(row)
