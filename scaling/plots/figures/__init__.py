@@ -1,0 +1,1 @@
+"""Built-in figures; each module registers its figures with `scaling.plots.registry.register_figure`."""

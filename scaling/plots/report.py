@@ -1,0 +1,209 @@
+"""A run's report as one self-contained HTML file (figures inlined) and as Markdown (figures by relative path).
+
+Both are rendered from the same list of blocks: headings, paragraphs, tables and figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scaling.plots.context import FigureContext, size_of
+from scaling.plots.registry import SECTIONS, Rendered
+from scaling.plots.style import si
+
+
+@dataclass
+class Block:
+    kind: str  # "h2", "p", "table", "figure"
+    text: str = ""
+    headers: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    figure: Rendered | None = None
+
+
+def _num(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return si(x) if abs(x) >= 1e4 else f"{x:.{digits}g}"
+
+
+def _interval(iv: Any) -> str:
+    """'[lo, hi]' from a (lo, hi) pair or a {lo, hi} dict; '-' when absent."""
+    if isinstance(iv, dict):
+        iv = (iv.get("lo", iv.get("low")), iv.get("hi", iv.get("high")))
+    if isinstance(iv, list | tuple) and len(iv) == 2 and None not in iv:
+        return f"[{_num(iv[0])}, {_num(iv[1])}]"
+    return "-"
+
+
+def law_blocks(ctx: FigureContext) -> list[Block]:
+    """One table per fitted law (parameter, estimate, interval) and a line of fit facts."""
+    fit = ctx.fit
+    if not fit:
+        return [Block("p", "No fit yet: run the fit stage (`scaling fit RUN_DIR`) to get laws and intervals.")]
+    conv = ctx.conventions()
+    out = [Block("p", f"Conventions: N = {conv['N']} parameters, D = {conv['D']}, C = {conv['C']}; "
+                      f"{len(fit.get('points') or [])} points.")]
+    for key, result in (fit.get("laws") or {}).items():
+        if not isinstance(result, dict) or not result.get("params"):
+            continue
+        intervals = result.get("intervals") or {}
+        rows = tuple((p, _num(v), _interval(intervals.get(p))) for p, v in result["params"].items())
+        facts = [f"method {result.get('method', '?')}", f"objective {_num(result.get('objective'), 6)}",
+                 f"{result.get('n_points', '?')} points", "converged" if result.get("converged") else "NOT converged"]
+        out.append(Block("p", f"**{key}** ({result.get('law', key)}): " + ", ".join(facts)))
+        out.append(Block("table", headers=("parameter", "estimate", "interval"), rows=rows))
+    for what, message in (fit.get("errors") or {}).items():
+        out.append(Block("p", f"Fit error in {what}: {message}"))
+    return out
+
+
+def optimal_block(ctx: FigureContext) -> list[Block]:
+    """The compute-optimal configurations the fit selected, with intervals."""
+    seen, rows = set(), []
+    for r in (ctx.fit or {}).get("compute_optimal") or []:
+        key = f"{float(r.get('C') or 0):.3g}"  # budgets equal to 3 digits are one budget
+        if key not in seen:
+            seen.add(key)
+            rows.append(r)
+    if not rows:
+        return [Block("p", "No compute-optimal configurations yet.")]
+    table = tuple(
+        (_num(r.get("C")), _num(r.get("N_opt")), _interval(r.get("N_opt_interval")), _num(r.get("D_opt")),
+         _interval(r.get("D_opt_interval")), _num((r.get("D_opt") or 0) / r["N_opt"]) if r.get("N_opt") else "-",
+         _num(r.get("loss")))
+        for r in rows
+    )
+    return [Block("table", headers=("C (FLOPs)", "N_opt", "N interval", "D_opt", "D interval", "D/N", "loss"),
+                  rows=table)]
+
+
+def trial_block(ctx: FigureContext) -> list[Block]:
+    """Every trial with its status, size, counts and final losses (errors cut to one line)."""
+    if ctx.store is None:
+        return [Block("p", "No sweep store (figures drawn from a points file).")]
+    trials = ctx.store.trials()
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t.status] = counts.get(t.status, 0) + 1
+    rows = tuple(
+        (t.id[:10], t.label, size_of(t), t.status, _num(t.params_non_embedding), _num(t.tokens), _num(t.flops_6n),
+         _num(t.val_loss), _num(t.train_loss), ((t.error or "").strip().splitlines() or [""])[-1][:80])
+        for t in trials
+    )
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no trials"
+    return [Block("p", f"{len(trials)} trials ({summary})."),
+            Block("table", headers=("id", "label", "size", "status", "N (non-emb)", "tokens", "FLOPs (6N)",
+                                    "val loss", "train loss", "note"), rows=rows)]
+
+
+def report_blocks(ctx: FigureContext, rendered: Iterable[Rendered]) -> list[Block]:
+    """The whole report: fitted laws, compute-optimal choices, figures by section, the trial table."""
+    blocks = [Block("h2", "Fitted laws"), *law_blocks(ctx), Block("h2", "Compute-optimal configurations"),
+              *optimal_block(ctx)]
+    rendered = list(rendered)
+    sections = sorted({r.section for r in rendered}, key=lambda s: SECTIONS.index(s) if s in SECTIONS else 99)
+    for section in sections:
+        blocks.append(Block("h2", f"Figures: {section}"))
+        for r in (r for r in rendered if r.section == section):
+            if r.ok:
+                blocks.append(Block("figure", r.title, figure=r))
+            else:
+                blocks.append(Block("p", f"*{r.title}* — skipped: {r.note}"))
+    blocks += [Block("h2", "Trials"), *trial_block(ctx)]
+    return blocks
+
+
+def _md_inline(text: str) -> str:
+    return text
+
+
+def _html_inline(text: str) -> str:
+    """Escape, then turn **x** and *x* and `x` into bold, italics, code (the few marks the blocks use)."""
+    import re
+
+    s = html.escape(text)
+    s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
+    s = re.sub(r"\*(.+?)\*", r"<i>\1</i>", s)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+
+
+def to_markdown(title: str, blocks: list[Block], base: Path) -> str:
+    """Markdown with figures referenced relative to `base` (the report's folder)."""
+    lines = [f"# {title}", ""]
+    for b in blocks:
+        if b.kind == "h2":
+            lines += [f"## {b.text}", ""]
+        elif b.kind == "p":
+            lines += [_md_inline(b.text), ""]
+        elif b.kind == "table":
+            lines.append("| " + " | ".join(b.headers) + " |")
+            lines.append("|" + "---|" * len(b.headers))
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in b.rows]
+            lines.append("")
+        elif b.kind == "figure" and b.figure is not None:
+            png = next((p for p in b.figure.paths if p.suffix == ".png"), b.figure.paths[0])
+            rel = Path(os.path.relpath(png, base)).as_posix()
+            lines += [f"### {b.text}", "", f"![{b.text}]({rel})", ""]
+    return "\n".join(lines)
+
+
+def to_html(title: str, blocks: list[Block]) -> str:
+    """One self-contained HTML page: PNGs inlined as base64 (SVG inlined when there is no PNG)."""
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for b in blocks:
+        if b.kind == "h2":
+            body.append(f"<h2>{html.escape(b.text)}</h2>")
+        elif b.kind == "p":
+            body.append(f"<p>{_html_inline(b.text)}</p>")
+        elif b.kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in b.headers)
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in b.rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif b.kind == "figure" and b.figure is not None:
+            body.append(f"<figure id=\"{html.escape(b.figure.name)}\">{_figure_html(b.figure)}"
+                        f"<figcaption>{html.escape(b.text)}</figcaption></figure>")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def _figure_html(r: Rendered) -> str:
+    png = next((p for p in r.paths if p.suffix == ".png"), None)
+    if png is not None:
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        return f"<img alt=\"{html.escape(r.title)}\" src=\"data:image/png;base64,{data}\">"
+    svg = next(p for p in r.paths if p.suffix == ".svg").read_text()
+    return svg[svg.find("<svg"):]
+
+
+CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+    "table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1em}"
+    "th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#f2f2f2}"
+    "figure{margin:1em 0}img,svg{max-width:100%;height:auto}figcaption{font-size:.9em;color:#555}"
+)
+
+
+def write_report(ctx: FigureContext, rendered: Iterable[Rendered], out_dir: Path, title: str
+                 ) -> tuple[Path, Path]:
+    """Write out_dir/report.html and out_dir/report.md; returns both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    blocks = report_blocks(ctx, rendered)
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(to_html(title, blocks))
+    md_path.write_text(to_markdown(title, blocks, out_dir))
+    return html_path, md_path

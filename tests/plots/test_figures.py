@@ -1,0 +1,127 @@
+"""Every built-in figure drawn from the fixture run, checked by what is on its axes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.collections import PathCollection, PolyCollection
+from plotfixtures import BUDGETS, SIZES
+
+from scaling.plots import FigureContext, load_figures
+from scaling.plots.laws import CHINCHILLA_PUBLISHED, chinchilla_reference, kaplan_reference
+
+
+@pytest.fixture()
+def ctx(full_run):
+    c = FigureContext.from_run_dir(full_run)
+    yield c
+    c.close()
+
+
+def draw(name, ctx):
+    return load_figures()[name].fn(ctx)
+
+
+def curves_of(ax, min_points=3):
+    return [ln for ln in ax.get_lines() if len(ln.get_xdata()) >= min_points]
+
+
+def test_loss_vs_tokens_one_colour_per_size_on_log_axes(ctx):
+    ax = draw("loss_vs_tokens", ctx).axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    lines = curves_of(ax)
+    assert len(lines) == len(SIZES) * len(BUDGETS)  # the failed trial has no curve
+    assert len({ln.get_color() for ln in lines}) == len(SIZES)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert [lab.split()[0] for lab in labels] == list(SIZES)  # ordered small to large
+    assert "tokens" in ax.get_xlabel() and "nats/token" in ax.get_ylabel()
+
+
+def test_loss_vs_flops_envelope_is_the_lowest_curve(ctx):
+    ax = draw("loss_vs_flops", ctx).axes[0]
+    env = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(env) == 1
+    ex, ey = env[0].get_xdata(), env[0].get_ydata()
+    for ln in curves_of(ax):
+        if ln is env[0]:
+            continue
+        x, y = ln.get_xdata(), ln.get_ydata()
+        inside = (ex >= x.min()) & (ex <= x.max())
+        assert np.all(ey[inside] <= np.exp(np.interp(np.log(ex[inside]), np.log(x), np.log(y))) + 1e-9)
+    assert "compute-optimal envelope" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_isoflop_parabolas_pass_near_their_points_and_mark_minima(ctx):
+    ax = draw("isoflop", ctx).axes[0]
+    dots = [ln for ln in ax.get_lines() if ln.get_marker() == "o"]
+    parabolas = [ln for ln in ax.get_lines() if ln.get_marker() in ("None", "") and len(ln.get_xdata()) > 10]
+    stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*" and len(ln.get_xdata()) == 1]
+    assert len(dots) == len(parabolas) == len(stars) == len(BUDGETS)
+    for d, p, s in zip(dots, parabolas, stars, strict=True):
+        on_curve = np.exp(np.interp(np.log(d.get_xdata()), np.log(p.get_xdata()), np.log(p.get_ydata())))
+        assert np.allclose(on_curve, d.get_ydata(), rtol=0.01)
+        assert s.get_ydata()[0] <= min(d.get_ydata()) + 1e-3  # the minimum is at or below every point
+    assert ax.get_xscale() == "log"
+
+
+def test_compute_optimal_shows_fit_band_and_published_laws(ctx):
+    fig = draw("compute_optimal", ctx)
+    ax_n, ax_d = fig.axes
+    rows = ctx.fit["compute_optimal"]
+    fit_line = next(ln for ln in ax_n.get_lines() if ln.get_label().startswith("this fit"))
+    assert np.allclose(fit_line.get_ydata(), [r["N_opt"] for r in rows])
+    assert any(isinstance(c, PolyCollection) for c in ax_n.collections), "bootstrap band missing"
+    by_label = {ln.get_label(): ln for ln in ax_d.get_lines()}
+    chin = by_label["Chinchilla (Hoffmann et al. 2022)"]
+    assert np.allclose(chin.get_ydata(), chinchilla_reference(chin.get_xdata())["D_opt"])
+    kap = by_label["Kaplan et al. 2020"]
+    assert np.allclose(kap.get_ydata(), kaplan_reference(kap.get_xdata())["D_opt"])
+    assert len(by_label["IsoFLOP minima"].get_xdata()) == len(BUDGETS)
+    assert ax_n.get_xscale() == ax_n.get_yscale() == "log" and "FLOPs" in ax_n.get_xlabel()
+
+
+def test_published_references_are_the_papers_numbers():
+    assert CHINCHILLA_PUBLISHED["alpha"] == 0.34 and CHINCHILLA_PUBLISHED["beta"] == 0.28
+    n = kaplan_reference(np.array([8.64e19]))["N_opt"][0]
+    assert n == pytest.approx(1.3e9)  # Kaplan: 1.3e9 parameters at one PF-day
+    ref = chinchilla_reference(np.array([5.76e23]))  # Chinchilla's own budget: ~70B params on ~1.4T tokens
+    assert 3e10 < ref["N_opt"][0] < 1.5e11
+
+
+def test_fit_contours_frontier_is_the_loss_minimum_along_isoflops(ctx):
+    from scaling.fit import get_law
+
+    fig = draw("fit_contours", ctx)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    frontier = next(ln for ln in ax.get_lines() if ln.get_label() == "efficient frontier")
+    params = ctx.fit["laws"]["chinchilla"]["params"]
+    law = get_law("chinchilla")
+    for n, d in list(zip(frontier.get_xdata(), frontier.get_ydata(), strict=True))[::40]:
+        c = n * d
+        here = law.predict(params, n=n, d=d)
+        for f in (0.8, 1.25):  # moving along the IsoFLOP line either way costs loss
+            assert law.predict(params, n=n * f, d=c / (n * f)) > here
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(scatters[-1].get_offsets()) == len(SIZES) * len(BUDGETS)
+    assert "chinchilla" in ax.get_title()
+
+
+def test_residuals_one_panel_per_law_and_small_for_the_true_law(ctx):
+    fig = draw("residuals", ctx)
+    titles = [a.get_title() for a in fig.axes]
+    assert [t.split(":")[0] for t in titles] == ["chinchilla", "kaplan_nd"]
+    chin = fig.axes[0]
+    values = np.concatenate([ln.get_ydata() for ln in chin.get_lines() if ln.get_marker() not in ("None", "")])
+    assert len(values) == len(SIZES) * len(BUDGETS)
+    assert np.max(np.abs(values)) < 2.0  # percent: noise is 0.3%
+    assert "%" in chin.get_ylabel()
+
+
+def test_backtest_separates_held_out_points(ctx):
+    ax = draw("backtest", ctx).axes[0]
+    held = next(ln for ln in ax.get_lines() if ln.get_label() == "held out")
+    assert len(held.get_xdata()) == len(SIZES)  # the largest budget is held out
+    diag = next(ln for ln in ax.get_lines() if ln.get_label() == "predicted = actual")
+    assert np.allclose(diag.get_xdata(), diag.get_ydata())
+    assert "held-out" in ax.get_title()
