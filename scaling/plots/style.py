@@ -72,8 +72,15 @@ def styled(fn):
 
 
 def colors_for(keys: Iterable[Any]) -> dict[Any, str]:
-    """One colour per key in the given order (sizes sorted small to large), cycling past eight."""
-    return {k: OKABE_ITO[i % len(OKABE_ITO)] for i, k in enumerate(dict.fromkeys(keys))}
+    """One colour per key in the given order (sizes small to large): Okabe-Ito up to seven, else viridis steps."""
+    keys = list(dict.fromkeys(keys))
+    if len(keys) <= len(OKABE_ITO) - 1:  # yellow only when needed
+        return {k: OKABE_ITO[i] for i, k in enumerate(keys)}
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    cmap = colormaps[CMAP]
+    return {k: to_hex(cmap(0.92 * i / (len(keys) - 1))) for i, k in enumerate(keys)}
 
 
 def log_axes(ax: Axes, x: bool = True, y: bool = True) -> None:

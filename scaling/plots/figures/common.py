@@ -54,9 +54,11 @@ def readable_log_y(ax: Axes) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-def readable_log_x(ax: Axes) -> None:
-    """Ticks at 1, 2, 5 x 10^k with SI labels on a log x axis that spans about a decade (IsoFLOP sizes)."""
-    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+def readable_log_x(ax: Axes, values: Iterable[float]) -> None:
+    """SI-labelled ticks on a log x axis: at 1, 2, 5 x 10^k when `values` span under two decades, else 10^k."""
+    v = np.asarray(list(values), dtype=np.float64)
+    subs = (1.0, 2.0, 5.0) if np.log10(v.max() / v.min()) < 2 else (1.0,)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: si(v)))
     ax.xaxis.set_minor_formatter(NullFormatter())
 

@@ -79,10 +79,12 @@ def isoflop(ctx: FigureContext):
         else:
             n_star = np.exp(-coef[1] / (2 * coef[0]))
             l_star = np.exp(np.polyval(coef, np.log(n_star)))
+            if not n.min() <= n_star <= n.max():  # a vertex beyond the sampled sizes is an extrapolation
+                continue
         ax.plot([n_star], [l_star], "*", color=col, ms=11, mec="black", mew=0.6)
     log_axes(ax)
     readable_log_y(ax)
-    readable_log_x(ax)
+    readable_log_x(ax, [p["N"] for _, g in groups for p in g])
     ax.set_xlabel(LABELS["N"] + f" ({ctx.conventions()['N'].replace('_', '-')})")
     ax.set_ylabel(LABELS["loss"])
     a = isoflop_exponent(ctx)

@@ -43,8 +43,10 @@ def approach2_minima(ctx: FigureContext) -> list[dict[str, float]]:
     out = []
     for c, group in isoflop_groups(ctx.fit_points()):
         coef = parabola(group)
-        if coef is not None:
-            n = float(np.exp(-coef[1] / (2 * coef[0])))
+        if coef is None:
+            continue
+        n = float(np.exp(-coef[1] / (2 * coef[0])))
+        if min(p["N"] for p in group) <= n <= max(p["N"] for p in group):  # a vertex outside the sizes is a guess
             out.append({"C": c, "N_opt": n, "D_opt": c / (6 * n), "loss": None})
     return out
 

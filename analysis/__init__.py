@@ -1,0 +1,1 @@
+"""Scripts that reproduce published scaling-law results from ../shared/data/scaling-runs with the library."""
