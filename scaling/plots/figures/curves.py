@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from scaling.plots.context import FigureContext, size_of
-from scaling.plots.figures.common import readable_log_y
+from scaling.plots.figures.common import readable_log_x, readable_log_y
 from scaling.plots.registry import SkipFigure, register_figure
 from scaling.plots.style import FIT_COLOR, LABELS, colors_for, legend, log_axes, new_figure, si, styled
 
@@ -49,6 +49,7 @@ def _draw(ctx: FigureContext, x_key: str, xlabel: str, envelope: bool):
             handles.append(Line2D([], [], color=FIT_COLOR, ls="--", label="compute-optimal envelope"))
     log_axes(ax)
     readable_log_y(ax)
+    readable_log_x(ax, np.concatenate([c[x_key] for c in curves]))
     metrics = sorted({c["metric"] for c in curves})
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{' / '.join(m.replace('_', ' ') for m in metrics)} (nats/token)")
