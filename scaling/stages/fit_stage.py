@@ -228,7 +228,7 @@ def compute_optimal_table(result: Any, points: list[Point]) -> list[dict[str, An
     from scaling.fit.laws import chinchilla_compute_optimal
 
     c_max = max(p.C for p in points)
-    budgets = sorted({p.C for p in points} | {10 * c_max, 100 * c_max})
+    budgets = sorted({float(f"{p.C:.3g}") for p in points} | {10 * c_max, 100 * c_max})  # 3 digits: one row a budget
     samples = result.bootstrap_samples or {}
     has_draws = all(k in samples for k in ("A", "B", "E", "alpha", "beta"))
     rows = []
