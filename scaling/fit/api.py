@@ -36,6 +36,7 @@ def fit_law(
     starts: Mapping[str, Sequence[float]] | np.ndarray | None = None,
     target_flops: float | None = None,
     names: Mapping[str, str] | None = None,
+    columns: Mapping[str, Any] | None = None,
     options: LbfgsOptions | None = None,
     **law_kwargs: Any,
 ) -> FitResult:
@@ -44,11 +45,12 @@ def fit_law(
     D = C/(6N) when the law needs D and only C is given. `groups` labels rows by run, so the bootstrap resamples
     whole runs (for intermediate checkpoints). `fixed` holds parameters at given values; `starts` overrides
     (part of) the start grid; `law_kwargs` configure the law (e.g. `tied=True` for chinchilla: alpha = beta).
+    `columns` passes inputs other than n, d, c, u, x that a registered law declares (e.g. sparsity `s`).
     """
     law_obj = get_law(law).configure(**law_kwargs)
     problem = build_problem(
         law_obj, loss=loss, n=n, d=d, c=c, u=u, x=x, weights=weights, groups=groups, fixed=fixed, delta=delta,
-        names=names,
+        names=names, columns=columns,
     )
     return fit_problem(
         problem, method=method, bootstrap=bootstrap, seed=seed, starts=starts, target_flops=target_flops,

@@ -208,16 +208,20 @@ class IsoflopResult:
 
 
 def isoflop_approach(
-    n: Any, d_or_tokens: Any, loss: Any, flops: Any, *, window: float | None = DEFAULT_WINDOW,
-    min_points: int = MIN_POINTS, keep_flagged: bool = False, budget_tol_dex: float = BUDGET_TOL_DEX,
-    flat_rtol: float = FLAT_RTOL,
+    n: Any, d_or_tokens: Any = None, loss: Any = None, flops: Any = None, *, d: Any = None, tokens: Any = None,
+    window: float | None = DEFAULT_WINDOW, min_points: int = MIN_POINTS, keep_flagged: bool = False,
+    budget_tol_dex: float = BUDGET_TOL_DEX, flat_rtol: float = FLAT_RTOL,
 ) -> IsoflopResult:
     """Chinchilla approach 2: a parabola per budget (loss vs ln N, and vs ln D), power laws through the minima.
 
     Budgets are the distinct compute values (values within `budget_tol_dex` decades are one budget). Budgets
-    with a diagnostic are left out of the power laws unless `keep_flagged`. `d_or_tokens` may be None, then
-    D = C/(6N).
+    with a diagnostic are left out of the power laws unless `keep_flagged`. Tokens come as `d_or_tokens` (or
+    `d=` / `tokens=`); without them D = C/(6N). `flops` is each point's budget, required.
     """
+    if d_or_tokens is None:
+        d_or_tokens = d if d is not None else tokens
+    if loss is None or flops is None:
+        raise UserError("isoflop_approach needs loss and flops (each point's compute budget)")
     L = _as_column("loss", loss, None)
     N = _as_column("n", n, L.size)
     C = _as_column("flops", flops, L.size)

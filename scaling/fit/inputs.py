@@ -90,6 +90,19 @@ def _as_column(name: str, values: Any, n_rows: int | None) -> np.ndarray:
     return arr
 
 
+def _finite_column(name: str, values: Any, n_rows: int) -> np.ndarray:
+    """A 1-d float array of finite values (no sign constraint), or UserError naming the column."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise UserError(f"column {name!r} must be numeric") from None
+    if arr.size != n_rows:
+        raise UserError(f"column {name!r} has {arr.size} values but loss has {n_rows}")
+    if not np.all(np.isfinite(arr)):
+        raise UserError(f"column {name!r} has NaN or infinite values; drop or fill those rows")
+    return arr
+
+
 def build_problem(
     law: Law,
     *,
@@ -104,8 +117,13 @@ def build_problem(
     fixed: Mapping[str, float] | None = None,
     delta: float = 1e-3,
     names: Mapping[str, str] | None = None,
+    columns: Mapping[str, Any] | None = None,
 ) -> Problem:
-    """Validate columns for `law`, derive D = C/(6N) or C = 6ND where needed, and record the conventions."""
+    """Validate columns for `law`, derive D = C/(6N) or C = 6ND where needed, and record the conventions.
+
+    n, d, c, u, x must be positive; other inputs a law declares (e.g. a compression law's sparsity `s`) come
+    in `columns` and must be finite.
+    """
     names = dict(names or {})
     label = lambda k: names.get(k, k)  # noqa: E731  (the user's column name in messages)
     if loss is None:
@@ -113,9 +131,12 @@ def build_problem(
     y = _as_column(label("loss"), loss, None)
     given = {k: v for k, v in {"n": n, "d": d, "c": c, "u": u, "x": x}.items() if v is not None}
     cols = {k: _as_column(label(k), v, y.size) for k, v in given.items()}
+    for k, v in (columns or {}).items():
+        if v is not None and k not in cols:
+            cols[k] = _as_column(label(k), v, y.size) if k in COLUMN_MEANING else _finite_column(label(k), v, y.size)
     conventions: dict[str, str] = {}
     for k in cols:
-        conventions[k.upper()] = f"column {label(k)!r} ({COLUMN_MEANING[k]})"
+        conventions[k.upper()] = f"column {label(k)!r} ({COLUMN_MEANING.get(k, 'law input ' + k)})"
     needed = list(law.inputs)
     if "d" in needed and "d" not in cols and "c" in cols and "n" in cols:
         cols["d"] = cols["c"] / (FLOPS_PER_PARAM_TOKEN * cols["n"])
@@ -131,7 +152,10 @@ def build_problem(
             "d": "give D, or C together with N (D = C / (6N))",
             "c": "give C, or N and D (C = 6ND)",
         }
-        detail = "; ".join(f"{k.upper()} ({COLUMN_MEANING[k]}): {hints.get(k, 'give the column')}" for k in missing)
+        detail = "; ".join(
+            f"{k.upper()} ({COLUMN_MEANING.get(k, 'law input ' + k)}): {hints.get(k, 'give the column')}"
+            for k in missing
+        )
         raise UserError(f"law {law.name!r} needs columns {[k.upper() for k in needed]}; missing {detail}")
     cols = {k: cols[k] for k in needed}
     fixed_idx: dict[int, float] = {}
