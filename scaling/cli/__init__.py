@@ -22,7 +22,7 @@ app = typer.Typer(
 
 
 # One module per command group, each with `register(app)`; add a name here to add commands.
-COMMAND_MODULES = ("commands_train", "commands_sweep", "commands_plot", "commands_fit")
+COMMAND_MODULES = ("commands_train", "commands_sweep", "commands_plot", "commands_compress", "commands_fit")
 
 
 def _register_commands() -> None:

@@ -18,9 +18,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from scaling import accounting
-from scaling.config import TrainConfig
+from scaling.config import ModelConfig, TrainConfig
 from scaling.data import BatchLoader, load_dataset
 from scaling.models.mup import param_lr_scales
 from scaling.train.checkpoint import Checkpointer, abstract_like
@@ -29,7 +30,7 @@ from scaling.train.metrics import MetricSink
 from scaling.train.optim import make_optimizer
 from scaling.train.progress import Progress
 from scaling.train.schedule import make_schedule, plan_schedule
-from scaling.train.step import build_steps, init_model
+from scaling.train.step import LossFn, Teacher, build_steps, init_model
 
 
 @dataclass
@@ -62,6 +63,32 @@ class BranchSpec:
 
     save_at: dict[int, Path] = field(default_factory=dict)
     init_from: Path | None = None
+
+
+@dataclass
+class TeacherSpec:
+    """Distillation: a frozen teacher (its config, vocabulary set, and trained parameters) and the loss that
+    mixes its logits with the targets. The trainer places the parameters on its own mesh."""
+
+    model: ModelConfig
+    params: Any
+    loss: LossFn
+
+
+@dataclass
+class TrainHooks:
+    """What a compression run changes about plain training; the defaults are an ordinary run.
+
+    init_params: start from these parameters (e.g. a pruned model) instead of the seed's initialisation.
+    wrap_optimizer: wrap the optimizer (e.g. `masked_update(tx, masks)` to keep pruned weights at zero).
+    param_transform: map parameters before each forward pass (QAT's straight-through fake quantization).
+    teacher: distillation, see `TeacherSpec`.
+    """
+
+    init_params: Any = None
+    wrap_optimizer: Callable[[optax.GradientTransformation], optax.GradientTransformation] | None = None
+    param_transform: Callable[[Any], Any] | None = None
+    teacher: TeacherSpec | None = None
 
 
 def compute_dtype_for(setting: str) -> Any:
@@ -104,11 +131,17 @@ def train(
     branch: BranchSpec | None = None,
     show_progress: bool | None = None,
     on_step: Callable[[int], None] | None = None,
+    hooks: TrainHooks | None = None,
 ) -> TrainResult:
-    """Train one model as `cfg` says, writing checkpoints under `run_dir` and metrics to `sinks`."""
+    """Train one model as `cfg` says, writing checkpoints under `run_dir` and metrics to `sinks`.
+
+    `hooks` adapt the run for compression (start parameters, optimizer wrapper, QAT, a teacher); a resumed
+    run takes its parameters from its own newest checkpoint, never from `hooks.init_params`.
+    """
     maybe_initialize_distributed()
     run_dir = Path(run_dir)
     branch = branch or BranchSpec()
+    hooks = hooks or TrainHooks()
     dataset = load_dataset(cfg.data)
     model_cfg = cfg.model.with_vocab(dataset.vocab_size)
     mesh = make_mesh(cfg.mesh, devices)
@@ -122,7 +155,18 @@ def train(
     )
     multipliers = param_lr_scales(model_cfg, params) if model_cfg.parameterization == "mup" else None
     tx = make_optimizer(cfg.optimizer, schedule, multipliers)
-    steps = build_steps(model, tx, mesh, params, cfg.batch_size, cfg.grad_accum)
+    if hooks.wrap_optimizer is not None:
+        tx = hooks.wrap_optimizer(tx)
+    if hooks.init_params is not None:  # copied: the step donates its inputs, and these are the caller's arrays
+        params = jax.tree.map(jnp.copy, jax.device_put(hooks.init_params, model.param_shardings))
+    teacher = None
+    if hooks.teacher is not None:
+        teacher_model, _ = init_model(hooks.teacher.model, mesh, 0, param_dtype=jnp.dtype(cfg.dtype.param),
+                                      compute_dtype=compute_dtype_for(cfg.dtype.compute))
+        teacher = Teacher(teacher_model, jax.device_put(hooks.teacher.params, teacher_model.param_shardings))
+    steps = build_steps(model, tx, mesh, params, cfg.batch_size, cfg.grad_accum,
+                        loss=hooks.teacher.loss if hooks.teacher is not None else None, teacher=teacher,
+                        param_transform=hooks.param_transform)
     opt_state = steps.init_opt(params)
 
     counts = accounting.param_counts(model_cfg)

@@ -27,6 +27,11 @@ def next_token_loss(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Arra
     return losses_BxL.mean()
 
 
+# (student logits_BxLxV, targets_BxL, teacher logits_BxLxV or None) -> scalar loss; the default is
+# `next_token_loss` on the first two. Distillation passes its KL + CE mix here (scaling/compress/distill.py).
+LossFn = Callable[[jax.Array, jax.Array, "jax.Array | None"], jax.Array]
+
+
 @dataclass
 class ModelState:
     """Everything needed to run the model: the static graph, the non-trainable rest, and shardings."""
@@ -90,6 +95,15 @@ def opt_state_shardings(tx: optax.GradientTransformation, params: Any, param_sha
 
 
 @dataclass
+class Teacher:
+    """A frozen model whose logits the training loss reads (distillation): its graph and shardings, and its
+    parameters, already placed. It is an argument of the jitted step, never donated and never updated."""
+
+    model: ModelState
+    params: Any
+
+
+@dataclass
 class Steps:
     """The compiled-on-first-use step functions and the shardings they were built with."""
 
@@ -101,20 +115,50 @@ class Steps:
 
 
 def build_steps(
-    model: ModelState, tx: optax.GradientTransformation, mesh: Mesh, params: Any, batch_size: int, grad_accum: int
+    model: ModelState,
+    tx: optax.GradientTransformation,
+    mesh: Mesh,
+    params: Any,
+    batch_size: int,
+    grad_accum: int,
+    *,
+    loss: LossFn | None = None,
+    teacher: Teacher | None = None,
+    param_transform: Callable[[Any], Any] | None = None,
 ) -> Steps:
-    """jit the train and eval steps with explicit in/out shardings (what pjit became)."""
+    """jit the train and eval steps with explicit in/out shardings (what pjit became).
+
+    Hooks (all optional; without them this is plain next-token training): `loss` replaces the training
+    objective and receives the `teacher`'s logits for the same tokens (computed inside the step, no gradient);
+    `param_transform` maps parameters before every forward pass, training and evaluation alike (QAT's
+    straight-through fake quantization). Evaluation is always plain cross-entropy, so validation losses of
+    hooked and plain runs compare directly.
+    """
     micro = batch_size // grad_accum
     batch_sh = mesh_lib.batch_sharding(mesh, micro)
     micro_spec = jax.sharding.PartitionSpec(None, mesh_lib.RULES["batch"])
     opt_sh = opt_state_shardings(tx, params, model.param_shardings, mesh)
     repl = mesh_lib.replicated(mesh)
 
-    def loss_fn(p: Any, batch_BxL1: jax.Array) -> jax.Array:
-        logits_BxLxV = model.apply(p, batch_BxL1[:, :-1])
+    forward_params = param_transform or (lambda p: p)
+    objective = loss  # named apart from the step's local `loss` value below
+
+    def eval_loss_fn(p: Any, batch_BxL1: jax.Array) -> jax.Array:
+        logits_BxLxV = model.apply(forward_params(p), batch_BxL1[:, :-1])
         return next_token_loss(logits_BxLxV, batch_BxL1[:, 1:])
 
-    def train_step(p: Any, opt_state: Any, batch_BxL1: jax.Array) -> tuple[Any, Any, dict[str, jax.Array]]:
+    def train_loss_fn(p: Any, batch_BxL1: jax.Array, teacher_params: Any) -> jax.Array:
+        if objective is None:
+            return eval_loss_fn(p, batch_BxL1)
+        logits_BxLxV = model.apply(forward_params(p), batch_BxL1[:, :-1])
+        teacher_BxLxV = None
+        if teacher is not None:
+            teacher_BxLxV = jax.lax.stop_gradient(teacher.model.apply(teacher_params, batch_BxL1[:, :-1]))
+        return objective(logits_BxLxV, batch_BxL1[:, 1:], teacher_BxLxV)
+
+    def train_step(p: Any, opt_state: Any, batch_BxL1: jax.Array, teacher_params: Any = None
+                   ) -> tuple[Any, Any, dict[str, jax.Array]]:
+        loss_fn = lambda p_, b_: train_loss_fn(p_, b_, teacher_params)  # noqa: E731
         if grad_accum == 1:
             loss, grads = jax.value_and_grad(loss_fn)(p, batch_BxL1)
         else:
@@ -135,18 +179,31 @@ def build_steps(
         return p, opt_state, {"loss": loss, "grad_norm": grad_norm}
 
     def eval_step(p: Any, batches_NxBxL1: jax.Array) -> jax.Array:
-        losses = jax.lax.map(lambda b: loss_fn(p, b), batches_NxBxL1)
+        losses = jax.lax.map(lambda b: eval_loss_fn(p, b), batches_NxBxL1)
         return losses.mean()
 
     val_sh = NamedSharding(mesh, micro_spec)
-    return Steps(
-        train_step=jax.jit(
+    step_batch_sh = NamedSharding(mesh, jax.sharding.PartitionSpec(mesh_lib.RULES["batch"]))
+    if teacher is None:
+        jitted_step = jax.jit(
             train_step,
-            in_shardings=(model.param_shardings, opt_sh, NamedSharding(mesh, jax.sharding.PartitionSpec(
-                mesh_lib.RULES["batch"]))),
+            in_shardings=(model.param_shardings, opt_sh, step_batch_sh),
             out_shardings=(model.param_shardings, opt_sh, repl),
             donate_argnums=(0, 1),
-        ),
+        )
+    else:
+        with_teacher = jax.jit(
+            train_step,
+            in_shardings=(model.param_shardings, opt_sh, step_batch_sh, teacher.model.param_shardings),
+            out_shardings=(model.param_shardings, opt_sh, repl),
+            donate_argnums=(0, 1),
+        )
+
+        def jitted_step(p: Any, opt_state: Any, batch_BxL1: jax.Array) -> tuple[Any, Any, dict[str, jax.Array]]:
+            return with_teacher(p, opt_state, batch_BxL1, teacher.params)
+
+    return Steps(
+        train_step=jitted_step,
         eval_step=jax.jit(eval_step, in_shardings=(model.param_shardings, val_sh), out_shardings=repl),
         init_opt=jax.jit(tx.init, in_shardings=(model.param_shardings,), out_shardings=opt_sh),
         batch_sharding=batch_sh,

@@ -1,0 +1,157 @@
+"""Run one compression job on a loaded model and return its result row: loss on the fixed validation batches,
+the uncompressed model's loss on the same batches, bytes as stored, non-zero counts, tokens trained.
+
+`result["status"]` is "done", or "interrupted" when a training job was asked to stop (the stage then gives
+the job back to the queue; its checkpoints let the next run resume it).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from scaling import accounting
+from scaling.compress.finetune import finetune, train_student
+from scaling.compress.jobs import CompressJob, student_model
+from scaling.compress.model_io import Loaded
+from scaling.compress.pack import packed_size_bytes
+from scaling.compress.prune import apply_masks, count_nonzero, make_masks, masked_update
+from scaling.compress.quantize import fake_quantize_params, qat_params
+from scaling.compress.storage import dense_bytes, sparse_bytes
+from scaling.train.metrics import MetricSink
+
+PRUNE_METHODS = {"prune": "magnitude", "prune_nm": "nm", "prune_heads": "heads", "prune_neurons": "neurons"}
+_INDEX = {"prune": "bitmap", "prune_nm": "nm", "prune_heads": "units", "prune_neurons": "units"}
+
+
+def base_loss(loaded: Loaded, eval_batches: int, cache: dict[tuple[str, int], float], key: str) -> float:
+    """The uncompressed model's loss on the stage's evaluation batches (computed once per source)."""
+    if (key, eval_batches) not in cache:
+        cache[(key, eval_batches)] = loaded.evaluate(loaded.params, eval_batches)
+    return cache[(key, eval_batches)]
+
+
+def _prune(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[MetricSink],
+           stop: threading.Event | None) -> dict[str, Any]:
+    s = job.settings
+    kind = PRUNE_METHODS[job.method]
+    nm: dict[str, int] = {}
+    if kind == "nm":
+        n, m = (int(x) for x in str(job.value).split(":"))
+        nm = {"n": n, "m": m}
+    masks = make_masks(loaded.host_params(), kind, None if kind == "nm" else job.ratio, **nm, scope=s["scope"],
+                       include_embedding=s["include_embedding"], logical_axes=loaded.logical_axes)
+    params = apply_masks(loaded.params, masks)
+    out: dict[str, Any] = {"loss_before_recovery": loaded.evaluate(params, s["eval_batches"]), "tokens": 0}
+    if s["recovery_tokens"]:
+        result, tuned = finetune(loaded, params, workdir, tokens=s["recovery_tokens"],
+                                 lr_scale=s["recovery_lr_scale"], eval_batches=s["eval_batches"],
+                                 wrap_optimizer=lambda tx: masked_update(tx, masks), sinks=sinks, stop=stop)
+        if result.status != "done":
+            return {"status": "interrupted" if result.status == "interrupted" else "failed",
+                    "reason": result.reason}
+        params = tuned
+        out.update(tokens=result.tokens, train_loss=result.train_loss)
+    host = jax.tree.map(np.asarray, params)
+    counts = count_nonzero(host, include_embedding=s["include_embedding"], logical_axes=loaded.logical_axes)
+    pruned_outside_mask = sum(
+        int(np.count_nonzero(np.asarray(w)[~np.asarray(mk)]))
+        for w, mk in zip(jax.tree.leaves(host), jax.tree.leaves(masks, is_leaf=lambda x: x is True), strict=True)
+        if mk is not True
+    )
+    out.update(
+        val_loss=loaded.evaluate(params, s["eval_batches"]), nonzero=counts, sparsity=counts["sparsity"],
+        nonzero_outside_mask=pruned_outside_mask,
+        bytes=sparse_bytes(host, masks, _INDEX[job.method], nm.get("m")),
+        params={"total": counts["nonzero"]},
+    )
+    return out
+
+
+def _quantize(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[MetricSink],
+              stop: threading.Event | None) -> dict[str, Any]:
+    s = job.settings
+    bits = int(job.value)
+    opts = {"granularity": s["granularity"], "group_size": s["group_size"], "symmetric": s["symmetric"],
+            "include_embedding": s["include_embedding"], "logical_axes": loaded.logical_axes}
+    params = loaded.params
+    out: dict[str, Any] = {"bits": bits, "tokens": 0}
+    if job.method == "qat":
+        qat = {k: v for k, v in opts.items()}
+
+        result, tuned = finetune(loaded, params, workdir, tokens=s["recovery_tokens"],
+                                 lr_scale=s["recovery_lr_scale"], eval_batches=s["eval_batches"],
+                                 param_transform=lambda p: qat_params(p, bits, **qat), sinks=sinks, stop=stop)
+        if result.status != "done":
+            return {"status": "interrupted" if result.status == "interrupted" else "failed",
+                    "reason": result.reason}
+        params = tuned
+        out.update(tokens=result.tokens, train_loss=result.train_loss)
+    quantized = fake_quantize_params(params, bits, opts["granularity"], opts["group_size"],
+                                     symmetric=opts["symmetric"], include_embedding=opts["include_embedding"],
+                                     logical_axes=loaded.logical_axes)
+    host = jax.tree.map(np.asarray, params)
+    out.update(
+        val_loss=loaded.evaluate(quantized, s["eval_batches"]),
+        bytes=packed_size_bytes(host, bits, opts["granularity"], opts["group_size"], symmetric=opts["symmetric"],
+                                include_embedding=opts["include_embedding"], logical_axes=loaded.logical_axes),
+    )
+    return out
+
+
+def _distill(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[MetricSink],
+             stop: threading.Event | None, teacher_tokens: int) -> dict[str, Any]:
+    s = job.settings
+    student = student_model(job.value, loaded.model_cfg)
+    kd = job.method == "distill"
+    result = train_student(
+        loaded, student, workdir, tokens=s["tokens"] or teacher_tokens, lr=s["lr"] or loaded.cfg.optimizer.lr,
+        eval_batches=s["eval_batches"], temperature=s["temperature"] if kd else None,
+        alpha=s.get("alpha", 0.5), sinks=sinks, stop=stop,
+    )
+    if result.status != "done":
+        return {"status": "interrupted" if result.status == "interrupted" else "failed", "reason": result.reason}
+    counts = accounting.param_counts(student)
+    return {
+        "val_loss": result.val_loss, "train_loss": result.train_loss, "tokens": result.tokens,
+        "student": student.label(), "student_params": counts.non_embedding, "params": result.params,
+        "bytes": counts.total * np.dtype(loaded.cfg.dtype.param).itemsize, "flops": result.flops,
+        "objective": "kd" if kd else "ce",
+    }
+
+
+def run_job(loaded: Loaded, job: CompressJob, workdir: Path, *, sinks: Sequence[MetricSink] = (),
+            stop: threading.Event | None = None, base_cache: dict[tuple[str, int], float] | None = None,
+            teacher_tokens: int | None = None) -> dict[str, Any]:
+    """Compress, (fine-tune,) evaluate; the row `store.finish` records (status "done" unless interrupted)."""
+    workdir = Path(workdir)
+    cache = base_cache if base_cache is not None else {}
+    base = base_loss(loaded, job.settings["eval_batches"], cache, job.source)
+    dense = dense_bytes(loaded.params)
+    if job.method == "dense":
+        out: dict[str, Any] = {"val_loss": base, "bytes": dense, "tokens": 0}
+    elif job.method in PRUNE_METHODS:
+        out = _prune(loaded, job, workdir, sinks, stop)
+    elif job.method in ("quantize", "qat"):
+        out = _quantize(loaded, job, workdir, sinks, stop)
+    elif job.method in ("distill", "distill_baseline"):
+        out = _distill(loaded, job, workdir, sinks, stop, teacher_tokens or loaded.cfg.total_tokens)
+    else:
+        raise ValueError(f"unknown compression method {job.method!r}")
+    if out.get("status") in ("interrupted", "failed"):
+        return out
+    out.setdefault("params", {"total": accounting.param_counts(loaded.model_cfg).total})
+    out.update(
+        status="done", method=job.method, value=job.value, ratio=job.ratio, base_loss=base,
+        delta_loss=out["val_loss"] - base, dense_bytes=dense, compression=dense / out["bytes"],
+        eval_batches=job.settings["eval_batches"],
+    )
+    if not math.isfinite(out["val_loss"]):
+        out["status"] = "diverged"
+    return out

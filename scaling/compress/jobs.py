@@ -1,0 +1,108 @@
+"""Expand a compression stage into jobs: selected configurations x methods x ratios, each with a stable id.
+
+A job's id hashes what determines its result (source trial, method, value, the settings that method reads,
+evaluation batches), so re-running the stage finds finished jobs and never records one twice; settings a
+method ignores are left out of its hash (changing the temperature does not redo the plain-student twin).
+Every selected configuration also gets a `dense` job: the uncompressed model on the same evaluation batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from scaling import accounting
+from scaling.config import ModelConfig
+
+ORD_BASE = 1_000_000  # compression rows sort after every train trial in the shared `trials` table
+
+
+@dataclass
+class CompressJob:
+    """One compression of one trained configuration."""
+
+    source: str
+    source_label: str
+    method: str
+    value: Any
+    ratio: float
+    settings: dict[str, Any]
+    axes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        payload = {"source": self.source, "method": self.method, "value": self.value, "settings": self.settings}
+        return "c" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:11]
+
+    @property
+    def label(self) -> str:
+        shown = "" if self.method == "dense" else self.axes.get("student", self.value)
+        return f"{self.source_label}:{self.method}{shown}"
+
+    def config(self) -> dict[str, Any]:
+        return {"source": self.source, "method": self.method, "value": self.value, "ratio": self.ratio,
+                "settings": self.settings}
+
+    def store_row(self, ord_: int) -> dict[str, Any]:
+        return {"id": self.id, "ord": ord_, "kind": "compress", "label": self.label, "config": self.config(),
+                "axes": {"method": self.method, "ratio": self.ratio, **self.axes}, "parent": self.source}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], source_label: str = "") -> CompressJob:
+        return cls(config["source"], source_label, config["method"], config["value"], config["ratio"],
+                   config["settings"])
+
+
+def student_model(value: str | dict[str, Any], teacher: ModelConfig) -> ModelConfig:
+    """The student's ModelConfig: the teacher's family settings with the student's size, same vocabulary."""
+    fields = {"size": value} if isinstance(value, str) else dict(value)
+    base = teacher.model_dump(exclude={"size", "d_model", "n_layers", "n_heads", "d_ff"})
+    return ModelConfig.model_validate({**base, **fields})
+
+
+def _jobs_for(source: Any, stage: Any) -> list[CompressJob]:
+    """The jobs of one selected train trial (`source` has id, label, config (dict), axes)."""
+    common = {"eval_batches": stage.eval_batches}
+    recovery = ({"recovery_tokens": stage.recovery_tokens, "recovery_lr_scale": stage.recovery_lr_scale}
+                if stage.recovery_tokens else {"recovery_tokens": 0})
+    prune = {**common, **recovery, **stage.prune.model_dump()}
+    quant = {**common, **stage.quantize.model_dump()}
+    where = {"size": source.axes.get("size"), "budget": source.axes.get("budget")}
+    jobs = [CompressJob(source.id, source.label, "dense", 0, 0.0, common, dict(where))]
+    teacher = ModelConfig.model_validate(source.config["model"])
+    for entry in stage.methods:
+        (method, values), = entry.items()
+        for v in values:
+            if method in ("prune", "prune_heads", "prune_neurons"):
+                jobs.append(CompressJob(source.id, source.label, method, float(v), float(v), prune, dict(where)))
+            elif method == "prune_nm":
+                n, m = (int(x) for x in str(v).split(":"))
+                jobs.append(CompressJob(source.id, source.label, method, f"{n}:{m}", 1 - n / m, prune,
+                                        {**where, "nm": f"{n}:{m}"}))
+            elif method == "quantize":
+                jobs.append(CompressJob(source.id, source.label, method, int(v), float(v), quant, dict(where)))
+            elif method == "qat":
+                settings = {**quant, **recovery}
+                jobs.append(CompressJob(source.id, source.label, method, int(v), float(v), settings, dict(where)))
+            elif method == "distill":
+                student = student_model(v, teacher)
+                ratio = accounting.param_counts(student).non_embedding / accounting.param_counts(teacher).non_embedding
+                train = {**common, "tokens": stage.distill.tokens, "lr": stage.distill.lr}
+                kd = {**train, "temperature": stage.distill.temperature, "alpha": stage.distill.alpha}
+                axes = {**where, "student": student.label()}
+                jobs.append(CompressJob(source.id, source.label, "distill", v, ratio, kd, axes))
+                jobs.append(CompressJob(source.id, source.label, "distill_baseline", v, ratio, train, dict(axes)))
+    return jobs
+
+
+def plan_jobs(sources: list[Any], stage: Any) -> list[CompressJob]:
+    """All jobs of the stage, grouped by source (so one loaded model serves its jobs), duplicates dropped."""
+    out, seen = [], set()
+    for source in sources:
+        for job in _jobs_for(source, stage):
+            if job.id not in seen:
+                seen.add(job.id)
+                out.append(job)
+    return out

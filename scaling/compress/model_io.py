@@ -1,0 +1,110 @@
+"""A trained trial back in memory: its config, model graph, final parameters on a mesh, and a jitted evaluator.
+
+Restoring follows the training loop exactly (`init_model` + `abstract_like` over params and optimizer state),
+so the arrays come back in their shards. One `Loaded` serves every compression job of its trial: the
+evaluator is compiled once per shape and compressed parameters (same shapes, same shardings) reuse it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from scaling.config import ModelConfig, TrainConfig
+from scaling.data import TokenDataset, load_dataset
+from scaling.errors import UserError
+from scaling.train.checkpoint import Checkpointer
+from scaling.train.loop import compute_dtype_for
+from scaling.train.mesh import make_mesh
+from scaling.train.optim import make_optimizer
+from scaling.train.schedule import make_schedule, plan_schedule
+from scaling.train.step import ModelState, Steps, build_steps, init_model, opt_state_shardings
+
+
+@dataclass
+class Loaded:
+    """One trained model: config (vocabulary resolved), graph + shardings, final parameters, its step."""
+
+    cfg: TrainConfig
+    model_cfg: ModelConfig
+    model: ModelState
+    params: Any
+    step: int
+    dataset: TokenDataset
+    mesh: Any
+    _steps: Steps | None = None
+    _val: dict[int, jax.Array] | None = None
+
+    @property
+    def logical_axes(self) -> Any:
+        return self.model.logical_axes
+
+    def evaluate(self, params: Any, n_batches: int) -> float:
+        """Mean next-token cross-entropy of `params` on the first `n_batches` fixed validation batches."""
+        if self._steps is None:
+            self._steps = build_steps(self.model, optax.identity(), self.mesh, self.params, self.cfg.batch_size,
+                                      self.cfg.grad_accum)
+            self._val = {}
+        if n_batches not in self._val:
+            micro = self.cfg.batch_size // self.cfg.grad_accum
+            val_NxBxL1 = self.dataset.val_batches(n_batches, self.cfg.batch_size, self.cfg.data.seq_len)
+            self._val[n_batches] = jax.device_put(val_NxBxL1.reshape(-1, micro, val_NxBxL1.shape[-1]),
+                                                  self._steps.val_sharding)
+        params = jax.device_put(params, self.model.param_shardings)
+        return float(self._steps.eval_step(params, self._val[n_batches]))
+
+    def host_params(self) -> Any:
+        """The parameters as numpy arrays (for host-side mask and packing work)."""
+        return jax.tree.map(np.asarray, self.params)
+
+
+def abstract_train_state(cfg: TrainConfig, model: ModelState, params: Any, mesh: Any) -> dict[str, Any]:
+    """Shape/dtype/sharding stand-ins for {params, opt_state} as the training loop saved them (nothing computed)."""
+    plan = plan_schedule(cfg.optimizer.schedule, cfg.optimizer.lr, cfg.total_steps, cfg.tokens_per_step)
+    multipliers = None
+    if cfg.model.parameterization == "mup":
+        from scaling.models.mup import param_lr_scales
+
+        multipliers = param_lr_scales(cfg.model, params)
+    tx = make_optimizer(cfg.optimizer, make_schedule(plan), multipliers)
+    opt_abs = jax.eval_shape(tx.init, params)
+    opt_sh = opt_state_shardings(tx, params, model.param_shardings, mesh)
+    as_struct = lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s)  # noqa: E731
+    return {
+        "params": jax.tree.map(as_struct, params, model.param_shardings),
+        "opt_state": jax.tree.map(as_struct, opt_abs, opt_sh),
+    }
+
+
+def load_trained(cfg: TrainConfig | dict[str, Any], checkpoints: Path,
+                 devices: Sequence[jax.Device] | None = None) -> Loaded:
+    """The final parameters of the run `cfg` whose checkpoints are in `checkpoints` (UserError when none)."""
+    cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.model_validate(cfg)
+    dataset = load_dataset(cfg.data)
+    model_cfg = cfg.model.with_vocab(dataset.vocab_size)
+    cfg = cfg.model_copy(update={"model": model_cfg})
+    mesh = make_mesh(cfg.mesh, devices)
+    model, params = init_model(model_cfg, mesh, cfg.seed, param_dtype=jnp.dtype(cfg.dtype.param),
+                               compute_dtype=compute_dtype_for(cfg.dtype.compute))
+    abstract = abstract_train_state(cfg, model, params, mesh)
+    checkpointer = Checkpointer(Path(checkpoints), keep=1, async_save=False)
+    try:
+        restored = checkpointer.restore_latest(abstract)
+    finally:
+        checkpointer.close()
+    if restored is None:
+        raise UserError(f"{checkpoints}: no restorable checkpoint (did this trial finish training?)")
+    step, state, _meta = restored
+    return Loaded(cfg, model_cfg, model, state["params"], step, dataset, mesh)
+
+
+def param_bytes(params: Any) -> int:
+    """Bytes of a parameter tree held densely at its dtypes."""
+    return sum(int(np.prod(x.shape)) * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(params))

@@ -1,0 +1,66 @@
+"""The compression figures in the plots registry (section "compression"), drawn from RUN_DIR/compress/compress.json.
+
+JAX-free: importing this module registers the figures; the compression stage imports it, so a pipeline's
+plot stage (which runs after it) renders them too. Each figure skips with a reason when its rows are absent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from scaling.compress import figures
+from scaling.plots import FigureContext, SkipFigure, register_figure
+
+SUMMARY = ("compress", "compress.json")
+NAMES = ("compress_loss_vs_bytes", "compress_loss_vs_sparsity", "compress_loss_vs_bits",
+         "compress_student_vs_teacher")
+PRUNES = ("prune", "prune_nm", "prune_heads", "prune_neurons")
+
+
+def compression_rows(ctx: FigureContext) -> list[dict[str, Any]]:
+    """The finished compression rows the stage summarised, or SkipFigure when the stage has not run."""
+    path = ctx.run_dir.joinpath(*SUMMARY) if ctx.run_dir is not None else None
+    if path is None or not path.is_file():
+        raise SkipFigure("no compression results (RUN_DIR/compress/compress.json); run `scaling compress`")
+    rows = json.loads(path.read_text()).get("rows") or []
+    if not rows:
+        raise SkipFigure("the compression stage has no finished jobs yet")
+    return rows
+
+
+@register_figure("compress_loss_vs_bytes", title="Loss against model bytes (every method)", section="compression",
+                 order=10)
+def loss_vs_bytes(ctx: FigureContext) -> Figure:
+    return figures.loss_vs_bytes(compression_rows(ctx))
+
+
+@register_figure("compress_loss_vs_sparsity", title="Loss against sparsity", section="compression", order=20)
+def loss_vs_sparsity(ctx: FigureContext) -> Figure:
+    rows = compression_rows(ctx)
+    pruned = [r for r in rows if r["method"] in PRUNES]
+    if not pruned:
+        raise SkipFigure("no pruning jobs in this compression stage")
+    dense = [{**r, "method": "prune", "sparsity": 0.0} for r in rows if r["method"] == "dense"]
+    return figures.loss_vs_sparsity(dense + pruned)
+
+
+@register_figure("compress_loss_vs_bits", title="Loss against weight bits", section="compression", order=30)
+def loss_vs_bits(ctx: FigureContext) -> Figure:
+    rows = compression_rows(ctx)
+    quantized = [r for r in rows if r["method"] in ("quantize", "qat")]
+    if not quantized:
+        raise SkipFigure("no quantization jobs in this compression stage")
+    dense = [{**r, "method": "quantize", "bits": 32} for r in rows if r["method"] == "dense"]
+    return figures.loss_vs_bits(dense + quantized)
+
+
+@register_figure("compress_student_vs_teacher", title="Distilled students against teachers", section="compression",
+                 order=40)
+def student_vs_teacher(ctx: FigureContext) -> Figure:
+    students = [r for r in compression_rows(ctx) if r["method"] in ("distill", "distill_baseline")]
+    if not students:
+        raise SkipFigure("no distillation jobs in this compression stage")
+    return figures.student_vs_teacher(students)

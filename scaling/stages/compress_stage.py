@@ -1,0 +1,150 @@
+"""The compression stage: select trained configurations, queue their compression jobs in the sweep's store,
+claim and run them (resumable: finished jobs are skipped, a crashed job is reclaimed and its fine-tuning
+resumes from its checkpoint), then fit the compression laws, compute effective-parameter multipliers and draw
+the figures into RUN_DIR/compress/.
+
+Jobs are rows of the shared `trials` table with kind 'compress' and parent = the source train trial; their
+training curves (recovery, QAT, students) go to the metrics table through `StoreSink`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from scaling.errors import UserError
+from scaling.sweep.schema import SweepConfig
+from scaling.sweep.store import STORE_NAME, Store, StoreSink, TrialRow, worker_id
+
+COMPRESS_DIR = "compress"
+SUMMARY_FILE = "compress.json"
+
+
+def _row_dict(row: TrialRow, sources: dict[str, TrialRow], param_count: str) -> dict[str, Any]:
+    """A finished compression row flattened for analysis: result + where it came from (N, D of the source)."""
+    src = sources[row.parent]
+    return {**(row.result or {}), "id": row.id, "source": row.parent, "source_label": src.label,
+            "n": getattr(src, f"params_{param_count}"), "d": src.tokens, "label": row.label}
+
+
+def _run_jobs(store: Store, run_dir: Path, stop: threading.Event | None, max_attempts: int, stale_s: float
+              ) -> dict[str, list[str]]:
+    """Claim -> run -> record until no compression job is runnable; one loaded model at a time, reused."""
+    from scaling.compress.execute import run_job
+    from scaling.compress.jobs import CompressJob
+    from scaling.compress.model_io import load_trained
+    from scaling.sweep.runner import Heartbeat, trial_dir
+
+    me = worker_id()
+    report: dict[str, list[str]] = {"ran": [], "failed": [], "interrupted": []}
+    loaded, loaded_id, base_cache = None, None, {}
+    while not (stop is not None and stop.is_set()):
+        row = store.claim(me, kind="compress", max_attempts=max_attempts, stale_s=stale_s)
+        if row is None:
+            if not store.pending(kind="compress", max_attempts=max_attempts):
+                break
+            time.sleep(1.0)  # another worker holds the rest
+            continue
+        source = store.trial(row.parent)
+        job = CompressJob.from_config(row.config, source.label)
+        try:
+            with Heartbeat(store.path, row.id, me):
+                if loaded_id != source.id:
+                    loaded = load_trained(source.config, trial_dir(run_dir, source.id) / "checkpoints")
+                    loaded_id = source.id
+                result = run_job(loaded, job, run_dir / COMPRESS_DIR / row.id, sinks=[StoreSink(store, row.id)],
+                                 stop=stop, base_cache=base_cache, teacher_tokens=source.tokens)
+        except UserError as exc:
+            store.finish(row.id, "failed", error=str(exc))
+            raise
+        except Exception:
+            store.finish(row.id, "failed", error=traceback.format_exc()[-4000:])
+            report["failed"].append(row.id)
+            continue
+        status = result.pop("status")
+        if status == "interrupted":
+            store.release(row.id)
+            report["interrupted"].append(row.id)
+            break
+        store.finish(row.id, status, result=result, error=result.get("reason"))
+        (report["ran"] if status == "done" else report["failed"]).append(row.id)
+    return report
+
+
+def run(run_dir: Path, sweep: SweepConfig, *, stop: threading.Event | None = None) -> dict[str, Any]:
+    """Run the compression stage `sweep.stages.compress` on the trained sweep in `run_dir`."""
+    from scaling.compress import analysis
+    from scaling.compress.effective import fit_from_rows, from_fit_json
+    from scaling.compress.jobs import ORD_BASE, plan_jobs
+    from scaling.compress.select import read_fit, select
+
+    stage = sweep.stages.compress
+    if stage is None:
+        raise UserError(f"{run_dir}: the sweep has no stages.compress block; add one (see the README)")
+    run_dir = Path(run_dir)
+    if not (run_dir / STORE_NAME).is_file():
+        raise UserError(f"{run_dir}: no sweep store here ({STORE_NAME}); run `scaling run SWEEP.yaml` first")
+    started = time.perf_counter()
+    store = Store(run_dir / STORE_NAME)
+    try:
+        finished = store.trials(kind="train", status="done")
+        fit = read_fit(run_dir)
+        how = stage.select if isinstance(stage.select, str) else stage.select.trials
+        chosen = select(finished, how, stage.max_configs, fit)
+        sources = {s.trial_id: store.trial(s.trial_id) for s in chosen}
+        jobs = plan_jobs(list(sources.values()), stage)
+        store.add_trials(job.store_row(ORD_BASE + i) for i, job in enumerate(jobs))
+        wanted = {job.id for job in jobs}
+        report = _run_jobs(store, run_dir, stop, sweep.executor.max_attempts, sweep.executor.stale_after_s)
+
+        all_sources = {t.id: t for t in store.trials(kind="train")}
+        fit_cfg = sweep.stages.fit
+        param_count = fit_cfg.param_count if fit_cfg is not None else "non_embedding"
+        law = (from_fit_json(fit, fit_cfg.method, fit_cfg.bootstrap, fit_cfg.seed) if fit_cfg is not None
+               else from_fit_json(fit)) or fit_from_rows(finished, param_count)
+        if law is not None and law.param_count in ("non_embedding", "total"):
+            param_count = law.param_count
+        done = [r for r in store.trials(kind="compress", status="done") if r.id in wanted]
+        rows = [_row_dict(r, all_sources, param_count) for r in done]
+        analysis.add_effective(rows, law)
+        laws = analysis.fit_laws(rows)
+        pairs = analysis.distill_pairs(rows)
+        out_dir = run_dir / COMPRESS_DIR
+        out_dir.mkdir(parents=True, exist_ok=True)
+        formats = sweep.stages.plot.formats if sweep.stages.plot is not None else ["png"]
+        pending = [j for j in jobs if j.id not in {r.id for r in done}]
+        summary = {
+            "selected": [{"trial": s.trial_id, "label": sources[s.trial_id].label, "reason": s.reason}
+                         for s in chosen],
+            "jobs": len(jobs), "done": len(done), "not_done": [j.id for j in pending],
+            "ran_now": report["ran"], "failed_now": report["failed"],
+            "effective_law": None if law is None else {"source": law.source, "params": law.params,
+                                                       "param_count": law.param_count,
+                                                       "replicates": len(law.samples)},
+            "laws": laws, "distillation": pairs, "rows": rows, "wall_s": time.perf_counter() - started,
+        }
+        (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=_json_default))
+        figure_paths = analysis.write_figures(run_dir, out_dir / "figures", formats)
+        for path in figure_paths:
+            store.add_artifact("figure", path)
+    finally:
+        store.close()
+    text = (f"{len(done)}/{len(jobs)} compression jobs done over {len(chosen)} configuration(s)"
+            f"{'; ' + str(len(pending)) + ' left (re-run to resume)' if pending else ''}; "
+            f"{len(figure_paths)} figure files; {out_dir / SUMMARY_FILE}")
+    return {"summary": text, "path": str(out_dir / SUMMARY_FILE), "done": len(done), "jobs": len(jobs),
+            "interrupted": bool(report["interrupted"]), "wall_s": summary["wall_s"]}
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
