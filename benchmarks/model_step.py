@@ -1,0 +1,108 @@
+"""Forward+backward throughput of the `transformer` family per size: tokens/s, tokens per CPU-second, GFLOP/s, MFU.
+
+    .venv/bin/python benchmarks/model_step.py [--sizes xs s m l xl] [--vocab 4096] [--batch 32] [--seq 128]
+
+Times jit(value_and_grad(mean cross-entropy)) on a graphdef/params split (what the trainer runs, minus the
+optimizer), and a matmul probe in the same process for the peak. FLOPs are `accounting.flops_per_token`'s exact
+training count (3x forward matmuls, causal attention counted once). MFU is against the probe's wall-clock
+rate; MFU_cpu divides FLOPs per CPU-second of this process by the probe's, which holds up better when other
+processes share the cores (it says how well each CPU-second is spent, not how well the cores are filled).
+`--xla-flags` is appended to XLA_FLAGS
+before JAX loads, to compare compiler options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="+", default=["xs", "s", "m", "l", "xl"])
+    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--mlp", default="gelu", choices=["gelu", "swiglu"])
+    ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per size")
+    ap.add_argument("--probe-seconds", type=float, default=2.0)
+    ap.add_argument("--xla-flags", default="", help="extra XLA_FLAGS, e.g. --xla_cpu_use_thunk_runtime=false")
+    return ap.parse_args()
+
+
+def matmul_probe(seconds: float) -> tuple[float, float]:
+    """Best f32 matmul rate as (FLOP per wall second, FLOP per CPU second of this process), sizes 256..1024."""
+    import jax
+    import jax.numpy as jnp
+
+    from scaling.accounting import _matmul_chain
+
+    best_wall = best_cpu = 0.0
+    for n in (256, 512, 1024):
+        f = jax.jit(_matmul_chain(n, reps := 8))
+        a = b = jnp.full((n, n), 0.5, jnp.float32)
+        f(a, b).block_until_ready()
+        calls, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
+        while time.perf_counter() - wall0 < seconds / 3:
+            f(a, b).block_until_ready()
+            calls += 1
+        flops = calls * reps * 2 * n**3
+        best_wall = max(best_wall, flops / (time.perf_counter() - wall0))
+        best_cpu = max(best_cpu, flops / max(time.process_time() - cpu0, 1e-9))
+    return best_wall, best_cpu
+
+
+def main() -> None:
+    args = parse_args()
+    if args.xla_flags:
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {args.xla_flags}".strip()
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+    from scaling.accounting import flops_per_token, mfu, param_counts, peak_flops_for
+    from scaling.config import ModelConfig
+    from scaling.models import build_model
+
+    device = jax.devices()[0]
+    peak_wall, peak_cpu = matmul_probe(args.probe_seconds)
+    source = "f32 matmul probe"
+    if device.platform != "cpu":
+        (peak_wall, source), peak_cpu = peak_flops_for(device), float("nan")
+    print(f"device {device.device_kind} | peak {peak_wall / 1e9:.1f} GFLOP/s ({source}), "
+          f"{peak_cpu / 1e9:.1f} GFLOP per CPU-second | XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    print(f"batch {args.batch} x seq {args.seq}, vocab {args.vocab}, mlp {args.mlp}")
+    print(f"{'size':>5} {'N_non_emb':>10} {'N_total':>9} {'tok/s':>8} {'tok/cpu-s':>9} {'GFLOP/s':>8} "
+          f"{'MFU':>6} {'MFU_cpu':>7} {'compile_s':>9}")
+    for size in args.sizes:
+        cfg = ModelConfig(size=size, vocab_size=args.vocab, mlp=args.mlp)
+        graphdef, params = nnx.split(build_model(cfg, nnx.Rngs(0)), nnx.Param)
+
+        def loss_fn(params, batch_BxL1, graphdef=graphdef):
+            logits_BxLxV = nnx.merge(graphdef, params)(batch_BxL1[:, :-1])
+            return optax.softmax_cross_entropy_with_integer_labels(logits_BxLxV, batch_BxL1[:, 1:]).mean()
+
+        step = jax.jit(jax.value_and_grad(loss_fn))
+        batch = jax.random.randint(jax.random.key(1), (args.batch, args.seq + 1), 0, args.vocab, jnp.int32)
+        t0 = time.perf_counter()
+        jax.block_until_ready(step(params, batch))
+        compile_s = time.perf_counter() - t0
+        steps, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
+        while time.perf_counter() - wall0 < args.seconds or steps < 3:
+            jax.block_until_ready(step(params, batch))
+            steps += 1
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        tokens = steps * args.batch * args.seq
+        flops = flops_per_token(cfg, args.seq).train_exact
+        counts = param_counts(cfg)
+        print(f"{size:>5} {counts.non_embedding:>10,} {counts.total:>9,} {tokens / wall:>8.0f} {tokens / cpu:>9.0f} "
+              f"{tokens / wall * flops / 1e9:>8.1f} {mfu(tokens / wall, flops, peak_wall):>6.3f} "
+              f"{mfu(tokens / cpu, flops, peak_cpu):>7.3f} {compile_s:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The transformer family: output and gradients match a plain reference, causality, metadata, dtypes, errors."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import transformer_reference as reference
+from flax import nnx
+
+from scaling.config import ModelConfig
+from scaling.models import build_model, logical_axes
+
+ALLOWED_AXES = {"vocab", "embed", "heads", "head_dim", "mlp", "norm"}
+
+
+def split(cfg: ModelConfig, seed: int = 0):
+    graphdef, params = nnx.split(build_model(cfg, nnx.Rngs(seed)), nnx.Param)
+    return graphdef, params
+
+
+def loss_and_grads(cfg: ModelConfig, tokens_BxL1: jax.Array, seed: int = 0):
+    """(model loss, model grads, reference loss, reference grads) on the same parameters, as pure dicts."""
+    graphdef, params = split(cfg, seed)
+    pure = nnx.to_pure_dict(params)
+
+    def model_loss(p):
+        logits = nnx.merge(graphdef, p)(tokens_BxL1[:, :-1])
+        return optax.softmax_cross_entropy_with_integer_labels(logits, tokens_BxL1[:, 1:]).mean()
+
+    def ref_loss(p):
+        return reference.loss(reference.forward(cfg, p, tokens_BxL1[:, :-1]), tokens_BxL1[:, 1:])
+
+    lm, gm = jax.jit(jax.value_and_grad(model_loss))(params)
+    lr, gr = jax.jit(jax.value_and_grad(ref_loss))(pure)
+    return lm, nnx.to_pure_dict(gm), lr, gr
+
+
+CONFIGS = [
+    pytest.param(dict(d_model=32, n_layers=2, n_heads=4), 128, id="gelu-tied-L128-blocked"),
+    pytest.param(dict(d_model=32, n_layers=2, n_heads=2, mlp="swiglu", tie_embeddings=False), 24, id="swiglu-untied"),
+    pytest.param(dict(d_model=64, n_layers=1, n_heads=4, parameterization="mup", mup_base_width=32), 64, id="mup"),
+    pytest.param(dict(d_model=48, n_layers=2, n_heads=4), 192, id="L192-three-blocks"),
+]
+
+
+@pytest.mark.parametrize("overrides,seq_len", CONFIGS)
+def test_loss_and_gradients_match_reference(overrides: dict, seq_len: int) -> None:
+    cfg = ModelConfig(vocab_size=97, **overrides)
+    tokens = jax.random.randint(jax.random.key(3), (3, seq_len + 1), 0, 97)
+    lm, gm, lr, gr = loss_and_grads(cfg, tokens)
+    assert np.isfinite(float(lm))
+    np.testing.assert_allclose(float(lm), float(lr), rtol=1e-5)
+    flat_m = jax.tree_util.tree_leaves_with_path(gm)
+    flat_r = dict(jax.tree_util.tree_leaves_with_path(gr))
+    assert len(flat_m) == len(flat_r)
+    for path, g in flat_m:
+        want = flat_r[path]
+        scale = float(jnp.abs(want).max()) + 1e-12
+        err = float(jnp.abs(g - want).max()) / scale
+        assert err < 1e-4, f"{jax.tree_util.keystr(path)}: relative gradient error {err:.2e}"
+
+
+def test_logits_are_float32_shape_and_causal() -> None:
+    cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, vocab_size=61)
+    model = build_model(cfg, nnx.Rngs(0))
+    tokens = jax.random.randint(jax.random.key(0), (2, 128), 0, 61)
+    logits = model(tokens)
+    assert logits.shape == (2, 128, 61) and logits.dtype == jnp.float32
+    changed = tokens.at[:, 100].set((tokens[:, 100] + 1) % 61)
+    logits2 = model(changed)
+    np.testing.assert_array_equal(np.asarray(logits[:, :100]), np.asarray(logits2[:, :100]))
+    assert float(jnp.abs(logits[:, 100:] - logits2[:, 100:]).max()) > 0
+
+
+def test_every_param_names_its_axes_with_the_shared_vocabulary() -> None:
+    for cfg in (ModelConfig(size="xs", vocab_size=50), ModelConfig(size="xs", vocab_size=50, mlp="swiglu",
+                                                                  tie_embeddings=False)):
+        _, params = split(cfg)
+        axes = logical_axes(params)
+        shapes = nnx.to_pure_dict(params)
+        pairs = jax.tree.leaves(jax.tree.map(lambda a, s: (a, s.shape), axes, shapes,
+                                             is_leaf=lambda x: isinstance(x, tuple)),
+                                is_leaf=lambda x: isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], tuple))
+        assert len(pairs) == len(jax.tree.leaves(shapes))
+        for names, shape in pairs:
+            assert len(names) == len(shape), (names, shape)
+            assert set(names) <= ALLOWED_AXES, names
+        assert axes["embed_VxD"] == ("vocab", "embed")
+        assert axes["blocks"][0]["attn"]["w_qkv_DxHx3K"] == ("embed", "heads", "head_dim")
+        assert axes["blocks"][0]["mlp"]["w_out_FxD"] == ("mlp", "embed")
+        assert ("lm_head_DxV" in axes) == (not cfg.tie_embeddings)
+
+
+def test_params_are_not_sharded_eagerly_without_a_mesh() -> None:
+    _, params = split(ModelConfig(size="xs", vocab_size=50))
+    for leaf in jax.tree.leaves(params):
+        assert len(leaf.sharding.device_set) == 1
+
+
+def test_depth_scaled_init_on_output_projections() -> None:
+    cfg = ModelConfig(d_model=128, n_layers=8, n_heads=4, vocab_size=64)
+    p = nnx.to_pure_dict(split(cfg)[1])["blocks"][0]
+    std_in = float(jnp.std(p["mlp"]["w_in_DxF"]))
+    std_out = float(jnp.std(p["mlp"]["w_out_FxD"]))
+    np.testing.assert_allclose(std_in, cfg.init_std, rtol=0.05)
+    np.testing.assert_allclose(std_out, cfg.init_std / np.sqrt(2 * cfg.n_layers), rtol=0.05)
+    np.testing.assert_allclose(float(jnp.std(p["attn"]["w_out_HxKxD"])), cfg.init_std / 4, rtol=0.05)
+
+
+def test_bfloat16_params_and_compute_still_give_float32_logits() -> None:
+    cfg = ModelConfig(d_model=32, n_layers=1, n_heads=4, vocab_size=40)
+    model = build_model(cfg, nnx.Rngs(0), param_dtype=jnp.bfloat16, compute_dtype=jnp.bfloat16)
+    assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    tokens = jnp.zeros((2, 128), jnp.int32)
+    logits = model(tokens)
+    assert logits.dtype == jnp.float32 and bool(jnp.isfinite(logits).all())
+    graphdef, params = nnx.split(model, nnx.Param)
+    grads = jax.grad(lambda p: nnx.merge(graphdef, p)(tokens).mean())(params)
+    assert all(g.dtype == jnp.bfloat16 for g in jax.tree.leaves(grads))
+
+
+def test_missing_vocab_size_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="vocab_size"):
+        build_model(ModelConfig(size="xs"), nnx.Rngs(0))
+
+
+def test_activations_names_embed_each_block_and_logits() -> None:
+    cfg = ModelConfig(d_model=32, n_layers=3, n_heads=4, vocab_size=40)
+    model = build_model(cfg, nnx.Rngs(0))
+    tokens = jnp.zeros((1, 8), jnp.int32)
+    acts = model.activations(tokens)
+    assert list(acts) == ["embed", "block_0", "block_1", "block_2", "logits"]
+    np.testing.assert_array_equal(np.asarray(acts["logits"]), np.asarray(model(tokens)))
