@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from scaling.fit.bootstrap import percentile_intervals, run_bootstrap, standard_errors
-from scaling.fit.estimators import run_estimator
+from scaling.fit.estimators import default_options, run_estimator
 from scaling.fit.huber import POLISH_OPTIONS, SAME_F_RTOL
 from scaling.fit.inputs import FLOPS_PER_PARAM_TOKEN, Problem, build_problem
 from scaling.fit.laws import Law
@@ -70,7 +70,7 @@ def fit_problem(
 ) -> FitResult:
     """Fit a validated problem (what `fit_law` does after checking its columns)."""
     law = problem.law
-    opts = options or LbfgsOptions()
+    opts = options or default_options(method)
     outcome, objective = run_estimator(problem, method, starts, opts)
     theta = objective.theta(outcome.y[None, :])[0]
     params = law.to_params(theta)

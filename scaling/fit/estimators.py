@@ -27,6 +27,14 @@ from scaling.fit.objective import Objective
 
 METHODS = ("huber-grid", "varpro", "ml")
 VARPRO_POLISH = 8  # best distinct grid points polished by L-BFGS
+# The likelihood's scale makes its objective almost piecewise linear (Laplace-like); a longer memory and a
+# looser curvature condition take fewer iterations there.
+ML_OPTIONS = LbfgsOptions(memory=20, c2=0.99)
+
+
+def default_options(method: str) -> LbfgsOptions:
+    """The batched L-BFGS tolerances a method uses unless told otherwise."""
+    return ML_OPTIONS if method == "ml" else LbfgsOptions()
 
 
 def make_objective(problem: Problem, kind: str = "huber", row_weights: np.ndarray | None = None) -> Objective:
@@ -109,14 +117,14 @@ def fit_ml(
     problem: Problem, starts: Any = None, options: LbfgsOptions | None = None
 ) -> tuple[MultiStartOutcome, Objective]:
     """Huber maximum likelihood with free scale, seeded by the huber-grid fit's distinct optima."""
-    seed_out, seed_obj = fit_huber_grid(problem, starts, options)
+    seed_out, seed_obj = fit_huber_grid(problem, starts, None if options is ML_OPTIONS else options)
     theta = seed_obj.theta(seed_out.optima)
     theta = np.vstack([seed_obj.theta(seed_out.y[None, :]), theta])
     obj = make_objective(problem, kind="ml")
     r = obj.residuals(theta)
     # Start the scale where it would be for Laplace-like residuals: sigma = delta-scaled mean |r|.
     log_sigma = np.log(np.maximum(problem.delta * np.abs(r).mean(axis=1), 1e-300))
-    out = multistart(obj, obj.to_y(theta, log_sigma), options)
+    out = multistart(obj, obj.to_y(theta, log_sigma), options or ML_OPTIONS)
     out.extra["start_grid"] = _grid_record(problem, starts)
     out.extra["ml_seeds"] = f"{theta.shape[0]} distinct optima of the huber-grid fit, log sigma appended"
     out.extra["huber_grid_objective"] = seed_out.fun
