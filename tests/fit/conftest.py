@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-
-def read_csv_columns(path: Path) -> dict[str, list[str]]:
-    """A CSV as {column: [cells]} (the tests avoid pandas: the library does not need it)."""
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return {k: [r[k] for r in rows] for k in rows[0]}
+from fit_helpers import read_csv_columns
 
 
 @pytest.fixture(scope="session")
