@@ -216,7 +216,8 @@ def fit_points(points: list[Point], cfg: FitStageConfig, curves: list[dict[str, 
             out["envelope"] = _to_dict(fitlib.envelope_approach(
                 n=np.concatenate([np.full(len(c["C"]), c["N"]) for c in curves]),
                 flops=np.concatenate([c["C"] for c in curves]),
-                loss=np.concatenate([c["loss"] for c in curves])))
+                loss=np.concatenate([c["loss"] for c in curves]),
+                runs=np.concatenate([[c["trial"]] * len(c["C"]) for c in curves])))
         except (UserError, ValueError) as exc:
             out["errors"]["envelope"] = str(exc)
     return out
