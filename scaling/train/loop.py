@@ -264,7 +264,8 @@ def train(
         progress.close()
     if status != "diverged":
         val_loss = evaluate(step)
-        save(step, force=True)
+        if step != resumed_from:  # a run restored at its last step already has that checkpoint
+            save(step, force=True)
     checkpointer.close()
 
     tokens = step * cfg.tokens_per_step

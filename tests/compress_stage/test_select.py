@@ -1,0 +1,55 @@
+"""Selection of configurations: best per budget, the loss-compute frontier, explicit ids, fit.json's optimum."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from scaling.compress.jobs import plan_jobs
+from scaling.compress.select import select
+from scaling.errors import UserError
+from scaling.sweep.schema import CompressStageConfig
+
+
+def _row(tid, budget, n, d, loss):
+    return SimpleNamespace(id=tid, axes={"budget": budget, "size": f"n{n}"}, val_loss=loss, tokens=d,
+                           params_non_embedding=n, flops_exact=6 * n * d, label=tid,
+                           config={"model": {"d_model": 48, "n_layers": 2, "n_heads": 4, "vocab_size": 257}})
+
+
+ROWS = [_row("a", "C1", 1e5, 5e5, 3.0), _row("b", "C1", 2e5, 5e5, 2.9), _row("c", "C2", 2e5, 5e6, 2.5),
+        _row("d", "C2", 4e5, 2.5e6, 2.6), _row("e", "C2", 1e6, 1e6, 2.8)]
+
+
+def test_best_per_budget_largest_compute_first():
+    picked = select(ROWS, "best_per_budget", 5)
+    assert [s.trial_id for s in picked] == ["c", "b"]
+    assert [s.trial_id for s in select(ROWS, "best_per_budget", 1)] == ["c"]
+
+
+def test_frontier_keeps_only_trials_no_cheaper_one_beats():
+    assert {s.trial_id for s in select(ROWS, "frontier", 10)} == {"a", "b", "c"}
+
+
+def test_explicit_ids_and_unknown_ids():
+    assert [s.trial_id for s in select(ROWS, ["d", "a"], 5)] == ["d", "a"]
+    with pytest.raises(UserError, match="zzz"):
+        select(ROWS, ["zzz"], 5)
+
+
+def test_fit_json_compute_optimal_picks_the_nearest_trial():
+    fit = {"conventions": {"N": "non_embedding"},
+           "compute_optimal": [{"C": 6 * 4e5 * 2.5e6, "N_opt": 3.8e5, "D_opt": 2.6e6},
+                               {"C": 1e30, "N_opt": 1e12, "D_opt": 1e13}]}  # outside the sweep: ignored
+    assert [s.trial_id for s in select(ROWS, "best_per_budget", 5, fit)] == ["d"]
+
+
+def test_job_ids_are_stable_and_depend_only_on_what_a_method_reads():
+    stage = CompressStageConfig.model_validate({"methods": [{"prune": [0.5]}, {"quantize": [8]}, {"distill": ["xs"]}]})
+    ids = [j.id for j in plan_jobs([ROWS[0]], stage)]
+    assert ids == [j.id for j in plan_jobs([ROWS[0]], stage)] and len(set(ids)) == len(ids) == 5
+    hotter = stage.model_copy(update={"distill": stage.distill.model_copy(update={"temperature": 4.0})})
+    changed = {j.method for j, k in zip(plan_jobs([ROWS[0]], stage), plan_jobs([ROWS[0]], hotter), strict=True)
+               if j.id != k.id}
+    assert changed == {"distill"}  # the plain twin and every other job keep their ids
