@@ -19,6 +19,7 @@ from scaling.fit.approaches import (
     kaplan_fits,
 )
 from scaling.fit.backtest import BacktestResult, backtest
+from scaling.fit.compare import aic, likelihood_ratio_test
 from scaling.fit.laws import HOFFMANN_GRID, Coord, Law, VarproSpec, chinchilla_compute_optimal
 from scaling.fit.lbfgs import LbfgsOptions
 from scaling.fit.registry import LAWS, get_law, register_law
@@ -38,6 +39,7 @@ __all__ = [
     "PowerLawFit",
     "Suggestion",
     "VarproSpec",
+    "aic",
     "backtest",
     "chinchilla_compute_optimal",
     "compute_optimal_frontier",
@@ -47,6 +49,7 @@ __all__ = [
     "get_law",
     "isoflop_approach",
     "kaplan_fits",
+    "likelihood_ratio_test",
     "register_law",
     "suggest",
 ]

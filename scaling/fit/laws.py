@@ -213,10 +213,9 @@ def _lse_with_one(u1: np.ndarray, u2: np.ndarray, big: np.ndarray) -> tuple[np.n
     return f, inv_s
 
 
-def _max_linear(c: np.ndarray, slope: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _max_linear(c: np.ndarray, slope: np.ndarray, x_range: np.ndarray) -> np.ndarray:
     """max_i (c + slope * x_i) per row without touching every point: the extreme is at min(x) or max(x)."""
-    lo, hi = float(x.min()), float(x.max())
-    return c + np.maximum(slope * lo, slope * hi)
+    return c + np.maximum(slope * x_range[0], slope * x_range[1])
 
 
 def _centring(ln_x: np.ndarray) -> tuple[float, float]:
@@ -424,34 +423,55 @@ class Chinchilla(Law):
     def _exponents(self, theta):
         return theta[:, 3], theta[:, 4]
 
+    def prepare(self, cols):
+        data = super().prepare(cols)
+        ln_n, ln_d = data["ln_n"], data["ln_d"]
+        n = ln_n.size
+        # One matrix maps the two weighted terms to the gradient: [q1 | q2] @ M = (da, dalpha, db, dbeta).
+        M = np.zeros((2 * n, 4))
+        M[:n, 0], M[:n, 1], M[n:, 2], M[n:, 3] = 1.0, -ln_n, 1.0, -ln_d
+        data.update(M=M, ln_n_range=np.array([ln_n.min(), ln_n.max()]),
+                    ln_d_range=np.array([ln_d.min(), ln_d.max()]))
+        return data
+
     def log_predict(self, theta, data):
         a, b, e = theta[:, 0], theta[:, 1], theta[:, 2]
         alpha, beta = self._exponents(theta)
         ln_n, ln_d = data["ln_n"], data["ln_d"]
-        # Terms relative to e: log L = e + log(1 + exp(u1) + exp(u2)); two exps instead of three.
-        big = (_max_linear(a - e, -alpha, ln_n) >= _EXP_SAFE) | (_max_linear(b - e, -beta, ln_d) >= _EXP_SAFE)
-        u1 = np.multiply.outer(-alpha, ln_n)
+        k, n = theta.shape[0], ln_n.size
+        # Terms relative to e: log L = e + log(1 + exp(u1) + exp(u2)); two exps instead of three, in one array.
+        U = np.empty((k, 2, n))
+        u1, u2 = U[:, 0, :], U[:, 1, :]
+        np.multiply.outer(-alpha, ln_n, out=u1)
         u1 += (a - e)[:, None]
-        u2 = np.multiply.outer(-beta, ln_d)
+        np.multiply.outer(-beta, ln_d, out=u2)
         u2 += (b - e)[:, None]
-        f, p3 = _lse_with_one(u1, u2, big)
+        big = (_max_linear(a - e, -alpha, data["ln_n_range"]) >= _EXP_SAFE) | (
+            _max_linear(b - e, -beta, data["ln_d_range"]) >= _EXP_SAFE
+        )
+        if big.any():
+            f, p3 = _lse_with_one(u1, u2, big)  # u1, u2 become the normalised weights p1, p2
+            U *= (1.0 / p3)[:, None, :]  # back to exp(u) = p / p3 so the vjp below applies to every row
+        else:
+            np.exp(U, out=U)
+            s = u1 + u2
+            s += 1.0
+            f = np.log(s)
+            p3 = np.reciprocal(s, out=s)
         f += e[:, None]
-        return f, (u1, u2, p3, ln_n, ln_d)
+        return f, (U, p3, data["M"])
 
     def log_vjp(self, ctx, v):
-        p1, p2, p3, ln_n, ln_d = ctx
-        q1 = v * p1
-        q2 = v * p2
+        U, p3, M = ctx
+        w = v * p3  # v / s
+        Q = U * w[:, None, :]  # v * exp(u_j) / s = v * p_j
+        g4 = Q.reshape(Q.shape[0], -1) @ M
         g = np.empty((v.shape[0], self.n_params))
-        g[:, 0] = q1.sum(1)
-        g[:, 1] = q2.sum(1)
-        g[:, 2] = np.einsum("ij,ij->i", v, p3)
-        ga, gb = -(q1 @ ln_n), -(q2 @ ln_d)
+        g[:, 0], g[:, 1], g[:, 2] = g4[:, 0], g4[:, 2], w.sum(1)
         if self.tied:
-            g[:, 3] = ga + gb
+            g[:, 3] = g4[:, 1] + g4[:, 3]
         else:
-            g[:, 3] = ga
-            g[:, 4] = gb
+            g[:, 3], g[:, 4] = g4[:, 1], g4[:, 3]
         return g
 
     def preconditioner(self, data):

@@ -11,6 +11,7 @@ late iterations cost only what is still running.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ class LbfgsOptions:
     c1: float = 1e-4
     c2: float = 0.9
     max_backtracks: int = 40
+    grow: float = 4.0
+    workers: int = 0  # threads for large batches; 0 = the CPUs available (at most 2)
 
     def as_dict(self) -> dict[str, float]:
         """The options as plain data for a result's procedure record."""
@@ -58,14 +61,47 @@ class BatchResult:
 
 
 Fun = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+MIN_ROWS_PER_WORKER = 512  # smaller batches are not worth a second thread
 
 
 def minimize_batch(fun: Fun, x0: np.ndarray, options: LbfgsOptions | None = None) -> BatchResult:
     """Minimise `fun` from every row of `x0` (S, P); `fun(X, idx)` returns values (k,) and gradients (k, P).
 
     `idx` tells `fun` which original rows it is evaluating (so per-row data such as bootstrap weights follow).
+    Large batches are split between `options.workers` threads (numpy releases the GIL in its loops); rows are
+    independent, so the split changes results only by floating-point rounding.
     """
     opt = options or LbfgsOptions()
+    x0 = np.asarray(x0, dtype=np.float64)
+    workers = _workers(opt.workers)
+    if workers > 1 and x0.shape[0] >= workers * MIN_ROWS_PER_WORKER:
+        from concurrent.futures import ThreadPoolExecutor
+
+        parts = np.array_split(np.arange(x0.shape[0]), workers)
+
+        def run(rows: np.ndarray) -> BatchResult:
+            return _minimize_rows(lambda X, idx: fun(X, rows[idx]), x0[rows], opt)
+
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(run, parts))
+        fields = ("x", "f", "g", "nit", "status")
+        return BatchResult(*(np.concatenate([getattr(r, f) for r in results]) for f in fields))
+    return _minimize_rows(fun, x0, opt)
+
+
+def _workers(requested: int) -> int:
+    """Threads to use: `requested`, or when 0 the CPUs this process may run on (at most 2)."""
+    if requested > 0:
+        return requested
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(2, cpus))
+
+
+def _minimize_rows(fun: Fun, x0: np.ndarray, opt: LbfgsOptions) -> BatchResult:
+    """The batched L-BFGS itself, on one thread."""
     X = np.array(x0, dtype=np.float64, copy=True)
     S, P = X.shape
     m = opt.memory
@@ -192,7 +228,7 @@ def _wolfe(fun, idx, x, fk, gk, d, gd, opt):
             break
         lo_p, hi_p, fh = lo[pending], hi[pending], f_hi[pending]
         bracketed = np.isfinite(hi_p)
-        t_next = np.where(bracketed, 0.5 * (lo_p + hi_p), 4.0 * t[pending])
+        t_next = np.where(bracketed, 0.5 * (lo_p + hi_p), opt.grow * t[pending])
         first = bracketed & (lo_p == 0.0)
         if first.any():
             g0, f0, th, fth = gd[pending][first], fk[pending][first], hi_p[first], fh[first]

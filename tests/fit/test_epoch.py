@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from scaling.fit import fit_law, get_law
+from scaling.fit import aic, fit_law, get_law, likelihood_ratio_test
 from scaling.fit.bootstrap import bootstrap_starts, replicate_weights
 from scaling.fit.estimators import fit_varpro, run_estimator
 from scaling.fit.inputs import build_problem
@@ -71,6 +71,10 @@ def test_ml_likelihood_ratio_prefers_free_exponents_weakly(epoch_points, epoch_m
     assert tied.law == "chinchilla_tied"
     assert tied.params["alpha"] == tied.params["beta"]
     assert tied.objective >= epoch_ml.objective - 1e-6
+    lr = likelihood_ratio_test(tied, epoch_ml)
+    assert lr["dof"] == 1 and lr["statistic"] == pytest.approx(2 * (tied.objective - epoch_ml.objective))
+    assert 0.0 < lr["p_value"] <= 1.0
+    assert aic(epoch_ml) == pytest.approx(2 * 6 + 2 * epoch_ml.objective)
 
 
 def test_huber_bootstrap_matches_published_errors_and_intervals(epoch_points):
