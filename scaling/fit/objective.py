@@ -137,8 +137,7 @@ class Objective:
             log_s = Y[:, -1]
             inv_s = np.exp(-log_s)[:, None]
             r *= inv_s  # z = r / sigma
-            c = np.minimum(r, d)
-            np.maximum(c, -d, out=c)
+            c = np.clip(r, -d, d)
             wc = c if w is None else c * w
             cz = np.einsum("ij,ij->i", wc, r)
             val = cz - 0.5 * np.einsum("ij,ij->i", wc, c) + wsum * (log_s + self.log_z)
@@ -147,8 +146,7 @@ class Objective:
             g[:, :-1] = self.law.log_vjp(ctx, wc)[:, self.free] @ self.T
             g[:, -1] = wsum - cz
             return val, g
-        c = np.minimum(r, d)
-        np.maximum(c, -d, out=c)
+        c = np.clip(r, -d, d)
         v = c if w is None else c * w
         val = np.einsum("ij,ij->i", v, r) - 0.5 * np.einsum("ij,ij->i", v, c)
         return val, self.law.log_vjp(ctx, v)[:, self.free] @ self.T
