@@ -111,6 +111,23 @@ def _print_fit(result: Any) -> None:
         console.print(f"  [bold]{k}[/bold]: {v}")
 
 
+def _fit_run_dir(run_dir: Path, law: str, method: str, bootstrap: int, seed: int, as_json: bool) -> None:
+    """A sweep's run directory: run its fit stage (this law, method and bootstrap) and rewrite fit.json."""
+    from scaling.pipeline import load_run_sweep
+    from scaling.stages import fit_stage
+    from scaling.sweep.schema import FitStageConfig
+
+    sweep = load_run_sweep(run_dir)
+    base = sweep.stages.fit or FitStageConfig()
+    cfg = base.model_copy(update={"laws": [law], "method": method, "bootstrap": bootstrap, "seed": seed})
+    out = fit_stage.run(run_dir, sweep.model_copy(update={"stages": sweep.stages.model_copy(update={"fit": cfg})}))
+    if as_json:
+        print(json.dumps(json.loads(Path(out["path"]).read_text())["laws"].get(law, {"errors": out["errors"]})))
+    else:
+        print(out["summary"])
+        print(f"written: {out['path']}")
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def fit(
@@ -142,6 +159,9 @@ def register(app: typer.Typer) -> None:
 
         if bootstrap < 0:
             raise UserError(f"--bootstrap must be >= 0, got {bootstrap}")
+        if source.is_dir() and (source / "store.sqlite").is_file():
+            _fit_run_dir(source, law, method, bootstrap, seed, as_json)
+            return
         if holdout < 0:
             raise UserError(f"--holdout must be >= 0, got {holdout}")
         law_obj = get_law(law)
