@@ -438,8 +438,7 @@ class Chinchilla(Law):
     def log_predict(self, theta, data):
         a, b, e = theta[:, 0], theta[:, 1], theta[:, 2]
         alpha, beta = self._exponents(theta)
-        ln_n, ln_d = data["ln_n"], data["ln_d"]
-        k, n = theta.shape[0], ln_n.size
+        k, n = theta.shape[0], data["ln_n"].size
         # Terms relative to e: log L = e + log(1 + exp(u1) + exp(u2)); two exps instead of three, in one array
         # built by one matrix product (u1 = a - e - alpha ln N, u2 = b - e - beta ln D).
         coef = np.column_stack([a - e, alpha, b - e, beta])

@@ -42,7 +42,7 @@ class LbfgsOptions:
     c2: float = 0.9
     max_backtracks: int = 40
     grow: float = 4.0
-    workers: int = 0  # threads for large batches; 0 = the CPUs available (at most 2)
+    workers: int = 0  # threads for large batches; 0 = two when two CPUs are available and one is idle
 
     def as_dict(self) -> dict[str, float]:
         """The options as plain data for a result's procedure record."""
@@ -90,14 +90,21 @@ def minimize_batch(fun: Fun, x0: np.ndarray, options: LbfgsOptions | None = None
 
 
 def _workers(requested: int) -> int:
-    """Threads to use: `requested`, or when 0 the CPUs this process may run on (at most 2)."""
+    """Threads to use: `requested`, or when 0 a second thread only if this process may use two CPUs and the
+    machine's load leaves one idle (a busy machine gains nothing from it and loses to the switching)."""
     if requested > 0:
         return requested
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(2, cpus))
+    if cpus < 2:
+        return 1
+    try:
+        idle = os.getloadavg()[0] < cpus - 0.5
+    except OSError:
+        idle = False
+    return 2 if idle else 1
 
 
 def _minimize_rows(fun: Fun, x0: np.ndarray, opt: LbfgsOptions) -> BatchResult:
