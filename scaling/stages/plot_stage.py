@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import scaling.compress.plot_figures  # noqa: F401  (registers the compression figures; JAX-free)
 from scaling.errors import UserError
 from scaling.sweep.schema import FitStageConfig, PlotStageConfig, SweepConfig
 from scaling.sweep.store import STORE_NAME
