@@ -177,7 +177,7 @@ def build_problem(
             f"a fit needs more points than parameters (at least {n_free + 1})"
         )
     for k in ("n", "d", "x", "c"):
-        if k in cols and k in needed and np.unique(cols[k]).size < 2 and _varies_in(law, k):
+        if k in cols and k in needed and np.unique(cols[k]).size < 2:
             raise UserError(
                 f"column {label(k)!r} ({COLUMN_MEANING[k]}) has a single value ({cols[k][0]:g}); "
                 f"law {law.name!r} needs at least two distinct values to fit its {k.upper()} exponent"
@@ -206,7 +206,3 @@ def build_problem(
         conventions=conventions,
     )
 
-
-def _varies_in(law: Law, col: str) -> bool:
-    """Whether the law has an exponent on this column (so a single value leaves it undetermined)."""
-    return col in law.inputs
