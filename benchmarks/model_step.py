@@ -26,6 +26,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--mlp", default="gelu", choices=["gelu", "swiglu"])
+    ap.add_argument("--loss", default="fused", choices=["fused", "logits"],
+                    help="fused: model.loss (head + CE in token chunks); logits: optax CE on model(tokens)")
     ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per size")
     ap.add_argument("--probe-seconds", type=float, default=2.0)
     ap.add_argument("--xla-flags", default="", help="extra XLA_FLAGS, e.g. --xla_cpu_use_thunk_runtime=false")
@@ -75,7 +77,7 @@ def main() -> None:
         (peak_wall, source), peak_cpu = peak_flops_for(device), float("nan")
     print(f"device {device.device_kind} | peak {peak_wall / 1e9:.1f} GFLOP/s ({source}), "
           f"{peak_cpu / 1e9:.1f} GFLOP per CPU-second | XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-    print(f"batch {args.batch} x seq {args.seq}, vocab {args.vocab}, mlp {args.mlp}")
+    print(f"batch {args.batch} x seq {args.seq}, vocab {args.vocab}, mlp {args.mlp}, loss {args.loss}")
     print(f"{'size':>5} {'N_non_emb':>10} {'N_total':>9} {'tok/s':>8} {'tok/cpu-s':>9} {'GFLOP/s':>8} "
           f"{'MFU':>6} {'MFU_cpu':>7} {'compile_s':>9}")
     for size in args.sizes:
@@ -83,7 +85,10 @@ def main() -> None:
         graphdef, params = nnx.split(build_model(cfg, nnx.Rngs(0)), nnx.Param)
 
         def loss_fn(params, batch_BxL1, graphdef=graphdef):
-            logits_BxLxV = nnx.merge(graphdef, params)(batch_BxL1[:, :-1])
+            model = nnx.merge(graphdef, params)
+            if args.loss == "fused":
+                return model.loss(batch_BxL1[:, :-1], batch_BxL1[:, 1:])
+            logits_BxLxV = model(batch_BxL1[:, :-1])
             return optax.softmax_cross_entropy_with_integer_labels(logits_BxLxV, batch_BxL1[:, 1:]).mean()
 
         step = jax.jit(jax.value_and_grad(loss_fn))

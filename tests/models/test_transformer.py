@@ -17,17 +17,25 @@ ALLOWED_AXES = {"vocab", "embed", "heads", "head_dim", "mlp", "norm"}
 
 
 def split(cfg: ModelConfig, seed: int = 0):
-    graphdef, params = nnx.split(build_model(cfg, nnx.Rngs(seed)), nnx.Param)
+    """(graphdef, params State), initialised under jit (eager init compiles op by op and is slow)."""
+    graphdef = nnx.split(nnx.eval_shape(lambda: build_model(cfg, nnx.Rngs(seed))), nnx.Param)[0]
+    params = jax.jit(lambda: nnx.split(build_model(cfg, nnx.Rngs(seed)), nnx.Param)[1])()
     return graphdef, params
 
 
-def loss_and_grads(cfg: ModelConfig, tokens_BxL1: jax.Array, seed: int = 0):
-    """(model loss, model grads, reference loss, reference grads) on the same parameters, as pure dicts."""
+def loss_and_grads(cfg: ModelConfig, tokens_BxL1: jax.Array, seed: int = 0, fused: bool = False):
+    """(model loss, model grads, reference loss, reference grads) on the same parameters, as pure dicts.
+
+    fused: the model's loss is `model.loss` (head + CE in chunks), else optax CE on `model(tokens)`.
+    """
     graphdef, params = split(cfg, seed)
     pure = nnx.to_pure_dict(params)
 
     def model_loss(p):
-        logits = nnx.merge(graphdef, p)(tokens_BxL1[:, :-1])
+        model = nnx.merge(graphdef, p)
+        if fused:
+            return model.loss(tokens_BxL1[:, :-1], tokens_BxL1[:, 1:])
+        logits = model(tokens_BxL1[:, :-1])
         return optax.softmax_cross_entropy_with_integer_labels(logits, tokens_BxL1[:, 1:]).mean()
 
     def ref_loss(p):
@@ -46,11 +54,8 @@ CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("overrides,seq_len", CONFIGS)
-def test_loss_and_gradients_match_reference(overrides: dict, seq_len: int) -> None:
-    cfg = ModelConfig(vocab_size=97, **overrides)
-    tokens = jax.random.randint(jax.random.key(3), (3, seq_len + 1), 0, 97)
-    lm, gm, lr, gr = loss_and_grads(cfg, tokens)
+def assert_matches_reference(cfg: ModelConfig, tokens: jax.Array, fused: bool = False) -> None:
+    lm, gm, lr, gr = loss_and_grads(cfg, tokens, fused=fused)
     assert np.isfinite(float(lm))
     np.testing.assert_allclose(float(lm), float(lr), rtol=1e-5)
     flat_m = jax.tree_util.tree_leaves_with_path(gm)
@@ -61,6 +66,30 @@ def test_loss_and_gradients_match_reference(overrides: dict, seq_len: int) -> No
         scale = float(jnp.abs(want).max()) + 1e-12
         err = float(jnp.abs(g - want).max()) / scale
         assert err < 1e-4, f"{jax.tree_util.keystr(path)}: relative gradient error {err:.2e}"
+
+
+@pytest.mark.parametrize("overrides,seq_len", CONFIGS)
+def test_loss_and_gradients_match_reference(overrides: dict, seq_len: int) -> None:
+    cfg = ModelConfig(vocab_size=97, **overrides)
+    assert_matches_reference(cfg, jax.random.randint(jax.random.key(3), (3, seq_len + 1), 0, 97))
+
+
+@pytest.mark.parametrize("overrides", [dict(), dict(tie_embeddings=False, parameterization="mup", mup_base_width=16)],
+                         ids=["tied", "untied-mup"])
+def test_fused_head_loss_matches_reference(overrides: dict) -> None:
+    # 4 x 128 tokens x vocab 4096: the CPU chunking splits the 512 tokens into two chunks of 256
+    cfg = ModelConfig(d_model=32, n_layers=1, n_heads=4, vocab_size=4096, **overrides)
+    assert_matches_reference(cfg, jax.random.randint(jax.random.key(4), (4, 129), 0, 4096), fused=True)
+
+
+def test_fused_loss_forward_only_equals_plain_loss() -> None:
+    cfg = ModelConfig(d_model=32, n_layers=1, n_heads=4, vocab_size=300)
+    graphdef, params = split(cfg)
+    tokens = jax.random.randint(jax.random.key(5), (2, 33), 0, 300)
+    model = nnx.merge(graphdef, params)
+    fused = jax.jit(model.loss)(tokens[:, :-1], tokens[:, 1:])
+    plain = optax.softmax_cross_entropy_with_integer_labels(model(tokens[:, :-1]), tokens[:, 1:]).mean()
+    np.testing.assert_allclose(float(fused), float(plain), rtol=1e-6)
 
 
 def test_logits_are_float32_shape_and_causal() -> None:
@@ -115,10 +144,10 @@ def test_bfloat16_params_and_compute_still_give_float32_logits() -> None:
     model = build_model(cfg, nnx.Rngs(0), param_dtype=jnp.bfloat16, compute_dtype=jnp.bfloat16)
     assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
     tokens = jnp.zeros((2, 16), jnp.int32)
-    logits = model(tokens)
-    assert logits.dtype == jnp.float32 and bool(jnp.isfinite(logits).all())
     graphdef, params = nnx.split(model, nnx.Param)
-    grads = jax.grad(lambda p: nnx.merge(graphdef, p)(tokens).mean())(params)
+    logits = jax.jit(lambda p: nnx.merge(graphdef, p)(tokens))(params)
+    assert logits.dtype == jnp.float32 and bool(jnp.isfinite(logits).all())
+    grads = jax.jit(jax.grad(lambda p: nnx.merge(graphdef, p)(tokens).mean()))(params)
     assert all(g.dtype == jnp.bfloat16 for g in jax.tree.leaves(grads))
 
 
