@@ -55,6 +55,11 @@ class BacktestResult:
             "per_budget": per_budget,
             "observed": self.observed,
             "predicted": self.predicted,
+            "law": self.fit.law,
+            "rows": [
+                {"C": float(c), "actual": float(o), "predicted": float(p), "held_out": True}
+                for c, o, p in zip(self.budget_of_point, self.observed, self.predicted, strict=True)
+            ],
         })
 
 
