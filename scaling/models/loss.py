@@ -21,10 +21,14 @@ CHUNK_LOGITS_CPU = 1 << 20  # logits per chunk on CPU: 4 MB of float32, about an
 CHUNK_LOGITS_ACCEL = 1 << 27  # on GPU/TPU, big chunks: the point there is bounding memory, not cache
 
 
-def _chunk_size(n_tokens: int, vocab: int) -> int:
-    target = CHUNK_LOGITS_CPU if jax.default_backend() == "cpu" else CHUNK_LOGITS_ACCEL
-    target = max(1, target // vocab)
-    return next(c for c in range(min(target, n_tokens), 0, -1) if n_tokens % c == 0)
+def chunk_size(n_tokens: int, vocab: int, budget: int | None = None) -> int:
+    """Tokens per chunk: the largest divisor of n_tokens within the logits budget, or all of them (one chunk)
+    when only a much smaller divisor exists (an awkward n_tokens must not turn into thousands of tiny steps)."""
+    if budget is None:
+        budget = CHUNK_LOGITS_CPU if jax.default_backend() == "cpu" else CHUNK_LOGITS_ACCEL
+    target = max(1, budget // vocab)
+    best = next(c for c in range(min(target, n_tokens), 0, -1) if n_tokens % c == 0)
+    return best if best * 4 >= min(target, n_tokens) else n_tokens
 
 
 def _chunk_logits(x_CxD: jax.Array, w_DxV: jax.Array, logit_scale: float) -> jax.Array:
@@ -49,7 +53,7 @@ def _chunks(x_NxD: jax.Array, targets_N: jax.Array, chunk: int) -> tuple[jax.Arr
 
 
 def _loss_only(x_NxD, w_DxV, targets_N, logit_scale):
-    chunk = _chunk_size(x_NxD.shape[0], w_DxV.shape[1])
+    chunk = chunk_size(x_NxD.shape[0], w_DxV.shape[1])
 
     def body(total, xs):
         return total + _chunk_loss(xs[0], w_DxV, xs[1], logit_scale)[0], None
@@ -61,7 +65,7 @@ def _loss_only(x_NxD, w_DxV, targets_N, logit_scale):
 def _loss_and_grads(x_NxD, w_DxV, targets_N, logit_scale):
     """Mean loss, d(mean loss)/dx and d(mean loss)/dw, one chunk of tokens at a time."""
     N = x_NxD.shape[0]
-    chunk = _chunk_size(N, w_DxV.shape[1])
+    chunk = chunk_size(N, w_DxV.shape[1])
 
     def body(carry, xs):
         total, dw_VxD = carry

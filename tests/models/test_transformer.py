@@ -47,10 +47,11 @@ def loss_and_grads(cfg: ModelConfig, tokens_BxL1: jax.Array, seed: int = 0, fuse
 
 
 CONFIGS = [
-    pytest.param(dict(d_model=32, n_layers=2, n_heads=4), 128, id="gelu-tied-L128-blocked"),
+    # L=128: two query blocks; batch 3 x 8 heads = 24 problems run as two cache chunks of 12
+    pytest.param(dict(d_model=64, n_layers=2, n_heads=8), 128, id="gelu-tied-L128-blocked-chunked"),
     pytest.param(dict(d_model=32, n_layers=2, n_heads=2, mlp="swiglu", tie_embeddings=False), 24, id="swiglu-untied"),
     pytest.param(dict(d_model=64, n_layers=1, n_heads=4, parameterization="mup", mup_base_width=32), 64, id="mup"),
-    pytest.param(dict(d_model=48, n_layers=1, n_heads=4), 192, id="L192-three-blocks"),
+    pytest.param(dict(d_model=48, n_layers=1, n_heads=4), 192, id="L192-three-blocks"),  # 12 problems, 2 chunks
 ]
 
 
@@ -163,3 +164,12 @@ def test_activations_names_embed_each_block_and_logits() -> None:
     acts = model.activations(tokens)
     assert list(acts) == ["embed", "block_0", "block_1", "block_2", "logits"]
     np.testing.assert_array_equal(np.asarray(acts["logits"]), np.asarray(model(tokens)))
+
+
+def test_loss_chunking_divides_tokens_and_never_degenerates() -> None:
+    from scaling.models.loss import chunk_size
+
+    assert chunk_size(4096, 4096, budget=1 << 20) == 256  # 4 MB of logits per chunk
+    assert chunk_size(4096, 257, budget=1 << 20) == 2048  # largest divisor under 4080
+    assert chunk_size(100, 4096, budget=1 << 20) == 100  # everything fits: one chunk
+    assert chunk_size(4099, 4096, budget=1 << 20) == 4099  # prime: one chunk, not 4099 one-token steps
