@@ -44,6 +44,13 @@ class ModelState:
     def apply(self, params: Any, tokens_BxL: jax.Array) -> jax.Array:
         return nnx.merge(self.graphdef, params, self.rest)(tokens_BxL)
 
+    def loss(self, params: Any, tokens_BxL: jax.Array, targets_BxL: jax.Array) -> jax.Array:
+        """Mean next-token cross-entropy; a family with a fused head + loss (`model.loss`) never builds logits."""
+        model = nnx.merge(self.graphdef, params, self.rest)
+        if hasattr(model, "loss"):
+            return model.loss(tokens_BxL, targets_BxL)
+        return next_token_loss(model(tokens_BxL), targets_BxL)
+
 
 def _param_dicts(model: nnx.Module) -> tuple[Any, Any, Any]:
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -144,8 +151,7 @@ def build_steps(
     objective = loss  # named apart from the step's local `loss` value below
 
     def eval_loss_fn(p: Any, batch_BxL1: jax.Array) -> jax.Array:
-        logits_BxLxV = model.apply(forward_params(p), batch_BxL1[:, :-1])
-        return next_token_loss(logits_BxLxV, batch_BxL1[:, 1:])
+        return model.loss(forward_params(p), batch_BxL1[:, :-1], batch_BxL1[:, 1:])
 
     def train_loss_fn(p: Any, batch_BxL1: jax.Array, teacher_params: Any) -> jax.Array:
         if objective is None:
