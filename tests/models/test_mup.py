@@ -63,7 +63,8 @@ def test_init_and_scales_follow_width() -> None:
 
 def activation_rms_after_training(cfg: ModelConfig, steps: int = 4, lr: float = 1e-2) -> dict[str, float]:
     """Train `steps` Adam steps (muP multipliers applied to the updates), then the RMS of each named activation."""
-    graphdef, params = nnx.split(build_model(cfg, nnx.Rngs(0)), nnx.Param)
+    graphdef = nnx.split(nnx.eval_shape(lambda: build_model(cfg, nnx.Rngs(0))), nnx.Param)[0]
+    params = jax.jit(lambda: nnx.split(build_model(cfg, nnx.Rngs(0)), nnx.Param)[1])()
     multipliers = param_lr_scales(cfg, params)
     tx = optax.adam(lr)
     opt_state = tx.init(params)
@@ -82,7 +83,7 @@ def activation_rms_after_training(cfg: ModelConfig, steps: int = 4, lr: float = 
 
     for _ in range(steps):
         params, opt_state = step(params, opt_state)
-    acts = nnx.merge(graphdef, params).activations(tokens[:, :-1])
+    acts = jax.jit(lambda p: nnx.merge(graphdef, p).activations(tokens[:, :-1]))(params)
     return {name: float(jnp.sqrt(jnp.mean(jnp.square(a)))) for name, a in acts.items()}
 
 
