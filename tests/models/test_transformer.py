@@ -177,3 +177,11 @@ def test_loss_chunking_divides_tokens_and_never_degenerates() -> None:
     assert chunk_size(4096, 257, budget=1 << 20) == 2048  # largest divisor under 4080
     assert chunk_size(100, 4096, budget=1 << 20) == 100  # everything fits: one chunk
     assert chunk_size(4099, 4096, budget=1 << 20) == 4099  # prime: one chunk, not 4099 one-token steps
+
+
+def test_accelerator_code_path_matches_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Off CPU the model uses jax.nn.dot_product_attention and one big loss chunk; run that path here.
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, vocab_size=4096, tie_embeddings=False)
+    assert_matches_reference(cfg, jax.random.randint(jax.random.key(6), (4, 129), 0, 4096), fused=True)
+    assert_matches_reference(cfg, jax.random.randint(jax.random.key(7), (2, 65), 0, 4096), fused=False)
