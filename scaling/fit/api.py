@@ -123,6 +123,9 @@ def fit_problem(
         result.intervals = percentile_intervals(shown)
         result.standard_errors = standard_errors(shown)
         procedure["bootstrap"] = boot.record
+        # Intervals use finite replicates only; say how many ran off to inf/NaN so a reader can judge them.
+        non_finite = {k: int(np.sum(~np.isfinite(np.asarray(v, dtype=np.float64)))) for k, v in shown.items()}
+        procedure["bootstrap"]["non_finite_replicates"] = {k: n for k, n in non_finite.items() if n}
     return result
 
 

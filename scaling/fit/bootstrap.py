@@ -154,5 +154,6 @@ def standard_errors(samples: dict[str, np.ndarray]) -> dict[str, float]:
         v = np.asarray(v, dtype=np.float64)
         v = v[np.isfinite(v)]
         if v.size > 1:
-            out[k] = float(np.std(v, ddof=1))
+            with np.errstate(over="ignore"):  # replicates near 1e300 give an infinite spread, written as null
+                out[k] = float(np.std(v, ddof=1))
     return out

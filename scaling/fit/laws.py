@@ -79,9 +79,12 @@ class Law:
         """Natural parameters from fitting coordinates (`theta` of shape (P,) or (k, P))."""
         theta = np.asarray(theta, dtype=np.float64)
         out = {}
-        for j, c in enumerate(self.coords):
-            v = theta[..., j]
-            out[c.param] = np.exp(v) if c.log else v
+        # A bootstrap replicate can run off to a coefficient past exp(709); it becomes inf and is left out of
+        # the intervals as non-finite (counted in the bootstrap record), so no overflow warning is printed.
+        with np.errstate(over="ignore"):
+            for j, c in enumerate(self.coords):
+                v = theta[..., j]
+                out[c.param] = np.exp(v) if c.log else v
         out.update(self._extra_params(out))
         return {p: _scalar(out[p]) for p in self.params}
 
@@ -527,10 +530,12 @@ def chinchilla_compute_optimal(params: Mapping[str, Any], flops: Any, k: float =
     """Closed-form compute-optimal N, D for E + A/N^alpha + B/D^beta under C = k*N*D (Hoffmann et al. eq. 4)."""
     A, B, alpha, beta = (np.asarray(params[p], dtype=np.float64) for p in ("A", "B", "alpha", "beta"))
     C = np.asarray(flops, dtype=np.float64)
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-    n_opt = G * (C / k) ** (beta / (alpha + beta))
-    d_opt = (C / k) / n_opt
-    loss = params["E"] + A * n_opt**-alpha + B * d_opt**-beta
+    # Runaway bootstrap replicates (infinite A or B) give inf/NaN here, dropped later as non-finite samples.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+        n_opt = G * (C / k) ** (beta / (alpha + beta))
+        d_opt = (C / k) / n_opt
+        loss = params["E"] + A * n_opt**-alpha + B * d_opt**-beta
     return {"N_opt": n_opt, "D_opt": d_opt, "loss_opt": loss, "G": G}
 
 

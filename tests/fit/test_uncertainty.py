@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from fit_helpers import TRUE, grid_points
@@ -69,3 +71,17 @@ def test_derived_quantities_have_intervals_at_the_target_compute():
         assert lo <= r.derived[k] <= hi, k
     assert r.derived["a"] + r.derived["b"] == pytest.approx(1.0)
     assert 6 * r.derived["N_opt"] * r.derived["D_opt"] == pytest.approx(1e23)
+
+
+def test_runaway_replicates_are_counted_not_warned_about():
+    """A ladder too narrow to pin the law down sends some replicates' A or B to inf: they are left out of the
+    intervals, counted in the bootstrap record, and print no numpy warnings."""
+    n = np.repeat([5.5e4, 1.5e5, 4.4e5, 1.8e6], 3)
+    d = np.tile([1.5e5, 3e5, 6e5], 4)
+    loss = 4.2 + 5.9 * n**-0.176 + 839 * d**-0.544 + np.random.default_rng(3).normal(0, 0.1, n.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        r = fit_law(n=n, d=d, loss=loss, bootstrap=200, seed=0, target_flops=6.4e14)
+    runaway = r.procedure["bootstrap"]["non_finite_replicates"]
+    assert runaway and all(0 < k < 200 for k in runaway.values())
+    assert all(np.isfinite(lo) and np.isfinite(hi) for lo, hi in r.intervals.values())
