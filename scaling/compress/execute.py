@@ -97,8 +97,11 @@ def _quantize(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[M
                                      symmetric=opts["symmetric"], include_embedding=opts["include_embedding"],
                                      logical_axes=loaded.logical_axes)
     host = jax.tree.map(np.asarray, params)
+    act_bits = s.get("activation_bits")  # quantize_act: dynamic per-token activation fake-quant as well
+    if act_bits is not None:
+        out["activation_bits"] = act_bits
     out.update(
-        val_loss=loaded.evaluate(quantized, s["eval_batches"]),
+        val_loss=loaded.evaluate(quantized, s["eval_batches"], activation_bits=act_bits),
         bytes=packed_size_bytes(host, bits, opts["granularity"], opts["group_size"], symmetric=opts["symmetric"],
                                 include_embedding=opts["include_embedding"], logical_axes=loaded.logical_axes),
     )
@@ -138,7 +141,7 @@ def run_job(loaded: Loaded, job: CompressJob, workdir: Path, *, sinks: Sequence[
         out: dict[str, Any] = {"val_loss": base, "bytes": dense, "tokens": 0}
     elif job.method in PRUNE_METHODS:
         out = _prune(loaded, job, workdir, sinks, stop)
-    elif job.method in ("quantize", "qat"):
+    elif job.method in ("quantize", "quantize_act", "qat"):
         out = _quantize(loaded, job, workdir, sinks, stop)
     elif job.method in ("distill", "distill_baseline"):
         out = _distill(loaded, job, workdir, sinks, stop, teacher_tokens or loaded.cfg.total_tokens)

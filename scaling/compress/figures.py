@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from scaling.plots.style import new_figure
 
 MARKERS = {"dense": "*", "prune": "o", "prune_nm": "D", "prune_heads": "v", "prune_neurons": "^",
-           "quantize": "s", "qat": "P", "distill": "X", "distill_baseline": "x"}
+           "quantize": "s", "quantize_act": "h", "qat": "P", "distill": "X", "distill_baseline": "x"}
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -72,10 +72,11 @@ def loss_vs_sparsity(rows: Sequence[dict[str, Any]], curve: Callable[[Any, str],
 
 
 def loss_vs_bits(rows: Sequence[dict[str, Any]]) -> Figure:
-    """Loss against weight bits per configuration (PTQ and QAT), the float model drawn at 32 bits."""
+    """Loss against weight bits per configuration (PTQ, PTQ with quantized activations, QAT), the float model
+    drawn at 32 bits."""
     fig, ax = new_figure(width=5.6, height=4.0)
-    _by_source(ax, rows, "bits", ["quantize", "qat"])
-    ax.set(xlabel="weight bits", ylabel="validation loss", title="Loss against bits (weight-only)")
+    _by_source(ax, rows, "bits", ["quantize", "quantize_act", "qat"])
+    ax.set(xlabel="weight bits", ylabel="validation loss", title="Loss against weight bits")
     ax.invert_xaxis()
     ax.legend(fontsize=8)
     return fig

@@ -39,6 +39,8 @@ class CompressJob:
     @property
     def label(self) -> str:
         shown = "" if self.method == "dense" else self.axes.get("student", self.value)
+        if "activation_bits" in self.axes:
+            shown = f"{shown}a{self.axes['activation_bits']}"
         return f"{self.source_label}:{self.method}{shown}"
 
     def config(self) -> dict[str, Any]:
@@ -68,7 +70,8 @@ def _jobs_for(source: Any, stage: Any) -> list[CompressJob]:
     recovery = ({"recovery_tokens": stage.recovery_tokens, "recovery_lr_scale": stage.recovery_lr_scale}
                 if stage.recovery_tokens else {"recovery_tokens": 0})
     prune = {**common, **recovery, **stage.prune.model_dump()}
-    quant = {**common, **stage.quantize.model_dump()}
+    # activation_bits only enters the jobs that read it, so weight-only jobs keep their ids
+    quant = {**common, **stage.quantize.model_dump(exclude={"activation_bits"})}
     where = {"size": source.axes.get("size"), "budget": source.axes.get("budget")}
     jobs = [CompressJob(source.id, source.label, "dense", 0, 0.0, common, dict(where))]
     teacher = ModelConfig.model_validate(source.config["model"])
@@ -83,6 +86,10 @@ def _jobs_for(source: Any, stage: Any) -> list[CompressJob]:
                                         {**where, "nm": f"{n}:{m}"}))
             elif method == "quantize":
                 jobs.append(CompressJob(source.id, source.label, method, int(v), float(v), quant, dict(where)))
+            elif method == "quantize_act":
+                a_bits = stage.quantize.activation_bits
+                jobs.append(CompressJob(source.id, source.label, method, int(v), float(v),
+                                        {**quant, "activation_bits": a_bits}, {**where, "activation_bits": a_bits}))
             elif method == "qat":
                 settings = {**quant, **recovery}
                 jobs.append(CompressJob(source.id, source.label, method, int(v), float(v), settings, dict(where)))

@@ -8,7 +8,7 @@ evaluator is compiled once per shape and compressed parameters (same shapes, sam
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,26 +39,29 @@ class Loaded:
     step: int
     dataset: TokenDataset
     mesh: Any
-    _steps: Steps | None = None
-    _val: dict[int, jax.Array] | None = None
+    _steps: dict[int | None, Steps] = field(default_factory=dict)  # evaluators by activation bits
+    _val: dict[int, jax.Array] = field(default_factory=dict)
 
     @property
     def logical_axes(self) -> Any:
         return self.model.logical_axes
 
-    def evaluate(self, params: Any, n_batches: int) -> float:
-        """Mean next-token cross-entropy of `params` on the first `n_batches` fixed validation batches."""
-        if self._steps is None:
-            self._steps = build_steps(self.model, optax.identity(), self.mesh, self.params, self.cfg.batch_size,
-                                      self.cfg.grad_accum)
-            self._val = {}
+    def evaluate(self, params: Any, n_batches: int, activation_bits: int | None = None) -> float:
+        """Mean next-token cross-entropy of `params` on the first `n_batches` fixed validation batches; with
+        `activation_bits`, every matmul reads its input fake-quantized per token to that many bits."""
+        if activation_bits not in self._steps:
+            model = self.model if activation_bits is None else self.model.with_activation_bits(
+                self.params, activation_bits)
+            self._steps[activation_bits] = build_steps(model, optax.identity(), self.mesh, self.params,
+                                                       self.cfg.batch_size, self.cfg.grad_accum)
+        steps = self._steps[activation_bits]
         if n_batches not in self._val:
             micro = self.cfg.batch_size // self.cfg.grad_accum
             val_NxBxL1 = self.dataset.val_batches(n_batches, self.cfg.batch_size, self.cfg.data.seq_len)
             self._val[n_batches] = jax.device_put(val_NxBxL1.reshape(-1, micro, val_NxBxL1.shape[-1]),
-                                                  self._steps.val_sharding)
+                                                  steps.val_sharding)
         params = jax.device_put(params, self.model.param_shardings)
-        return float(self._steps.eval_step(params, self._val[n_batches]))
+        return float(steps.eval_step(params, self._val[n_batches]))
 
     def host_params(self) -> Any:
         """The parameters as numpy arrays (for host-side mask and packing work)."""

@@ -50,7 +50,7 @@ def loss_vs_sparsity(ctx: FigureContext) -> Figure:
 @register_figure("compress_loss_vs_bits", title="Loss against weight bits", section="compression", order=30)
 def loss_vs_bits(ctx: FigureContext) -> Figure:
     rows = compression_rows(ctx)
-    quantized = [r for r in rows if r["method"] in ("quantize", "qat")]
+    quantized = [r for r in rows if r["method"] in ("quantize", "quantize_act", "qat")]
     if not quantized:
         raise SkipFigure("no quantization jobs in this compression stage")
     dense = [{**r, "method": "quantize", "bits": 32} for r in rows if r["method"] == "dense"]

@@ -1,5 +1,6 @@
 """Weight-only fake quantization (int2..int8, symmetric or asymmetric, per output channel or per group along the
-input axis), quantization-aware training with a straight-through estimator, and int8 activation fake-quant.
+input axis) and quantization-aware training with a straight-through estimator. Activation fake-quant lives with
+the model (`scaling.models.layers.quantize_activations`), which applies it at every matmul input when asked.
 
 Conventions (the same as qwix's, so the two agree bit for bit; see tests/compress/test_qwix_crosscheck.py):
 symmetric scale = absmax / (2^(b-1) - 0.5) and q = clip(round(w / scale), -2^(b-1), 2^(b-1) - 1), which uses all
@@ -181,13 +182,3 @@ def qat_params(
         symmetric=symmetric, include_embedding=include_embedding, logical_axes=logical_axes,
     )
     return jax.tree.map(lambda w, w_q: w + jax.lax.stop_gradient(w_q - w), params, fq)
-
-
-def fake_quant_activations(x: jax.Array, bits: int = 8, axis: int = -1) -> jax.Array:
-    """Symmetric dynamic fake-quant of activations, one scale per token (absmax over `axis`), with a
-    straight-through gradient: x + stop_gradient(q(x) - x)."""
-    bound = 2 ** (bits - 1) - 0.5
-    absmax = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=axis, keepdims=True))
-    scale = jnp.maximum(absmax / bound, jnp.finfo(x.dtype).tiny)
-    x_q = jnp.clip(jnp.round(x / scale), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) * scale
-    return x + jax.lax.stop_gradient(x_q - x)

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.config import ModelConfig
-from scaling.models.layers import MLP, CausalAttention, RMSNorm, dense, param
+from scaling.models.layers import MLP, CausalAttention, RMSNorm, dense, matmul_input, param
 from scaling.models.loss import head_cross_entropy
 from scaling.models.mup import scales
 
@@ -55,6 +55,7 @@ class Transformer(nnx.Module):
         self.tie_embeddings = cfg.tie_embeddings
         self.logit_scale = s.logits
         self.compute_dtype = compute_dtype
+        self.activation_bits: int | None = None  # the head's input; see `ModelState.with_activation_bits`
 
     def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
         return self.forward(tokens_BxL)[0]
@@ -63,8 +64,8 @@ class Transformer(nnx.Module):
         """Mean next-token cross-entropy, the head fused with the loss (equal to CE(model(tokens)), faster)."""
         x_BxLxD = self.trunk(tokens_BxL)
         B, L, D = x_BxLxD.shape
-        return head_cross_entropy(x_BxLxD.reshape(B * L, D), self.head_DxV(), targets_BxL.reshape(B * L),
-                                  self.logit_scale)
+        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.activation_bits)
+        return head_cross_entropy(x_NxD, self.head_DxV(), targets_BxL.reshape(B * L), self.logit_scale)
 
     def head_DxV(self) -> jax.Array:
         """The output projection: the embedding's transpose when tied."""
@@ -92,7 +93,8 @@ class Transformer(nnx.Module):
         acts: dict[str, jax.Array] = {}
         x_BxLxD = self.trunk(tokens_BxL, acts if collect else None)
         B, L, D = x_BxLxD.shape
-        logits_BxLxV = dense(x_BxLxD.reshape(B * L, D), self.head_DxV()).reshape(B, L, -1)
+        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.activation_bits)
+        logits_BxLxV = dense(x_NxD, self.head_DxV()).reshape(B, L, -1)
         logits_BxLxV = logits_BxLxV.astype(jnp.float32)
         if self.logit_scale != 1.0:
             logits_BxLxV = logits_BxLxV * self.logit_scale

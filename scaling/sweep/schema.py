@@ -109,7 +109,9 @@ class PlotStageConfig(Strict):
     report: bool = True
 
 
-COMPRESS_METHODS = ("prune", "prune_nm", "prune_heads", "prune_neurons", "quantize", "qat", "distill")
+COMPRESS_METHODS = (
+    "prune", "prune_nm", "prune_heads", "prune_neurons", "quantize", "quantize_act", "qat", "distill"
+)
 
 
 class SelectTrials(Strict):
@@ -128,6 +130,9 @@ class QuantizeSettings(Strict):
     group_size: int | None = Field(default=None, gt=0, description="inputs per scale when granularity is group")
     symmetric: bool = True
     include_embedding: bool = False
+    activation_bits: int = Field(
+        default=8, ge=2, le=16, description="quantize_act jobs: every matmul input fake-quantized per token to this"
+    )
 
     @model_validator(mode="after")
     def _group(self) -> QuantizeSettings:
@@ -148,8 +153,9 @@ class CompressStageConfig(Strict):
 
     `methods` entries each name one method and its ratios: `{prune: [0.5, 0.75]}` (unstructured magnitude
     sparsity), `{prune_nm: ["2:4"]}`, `{prune_heads: [0.25]}`, `{prune_neurons: [0.25]}`, `{quantize: [8, 4]}`
-    (weight-only PTQ bits), `{qat: [4]}` (quantization-aware fine-tuning for `recovery_tokens`),
-    `{distill: [xs]}` (student sizes: presets or dims).
+    (weight-only PTQ bits), `{quantize_act: [8, 4]}` (the same weights, activations at
+    `quantize.activation_bits`: W8A8 and W4A8 by default), `{qat: [4]}` (quantization-aware fine-tuning for
+    `recovery_tokens`), `{distill: [xs]}` (student sizes: presets or dims).
     """
 
     select: Literal["best_per_budget", "frontier"] | SelectTrials = "best_per_budget"
@@ -190,7 +196,7 @@ def _check_ratio(name: str, r: Any, where: str) -> None:
     if name in ("prune", "prune_heads", "prune_neurons"):
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
             raise ValueError(f"{where}: sparsity must be a number in [0, 1), got {r!r}")
-    elif name in ("quantize", "qat"):
+    elif name in ("quantize", "quantize_act", "qat"):
         if isinstance(r, bool) or not isinstance(r, int) or not 2 <= r <= 8:
             raise ValueError(f"{where}: bits must be an integer from 2 to 8, got {r!r}")
     elif name == "prune_nm":

@@ -6,6 +6,7 @@ its logical axes through `mesh.RULES`, and the step is compiled once per shape w
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,16 @@ class ModelState:
         if hasattr(model, "loss"):
             return model.loss(tokens_BxL, targets_BxL)
         return next_token_loss(model(tokens_BxL), targets_BxL)
+
+    def with_activation_bits(self, params: Any, bits: int | None) -> ModelState:
+        """The same model whose matmuls read their inputs fake-quantized per token to `bits` (None: float); the
+        setting is static, so it lives in a new graphdef (one more compile) and the parameters are shared."""
+        model = nnx.merge(self.graphdef, params, self.rest)
+        for _path, module in nnx.iter_modules(model):
+            if hasattr(module, "activation_bits"):
+                module.activation_bits = bits
+        graphdef = nnx.split(model, nnx.Param, ...)[0]
+        return dataclasses.replace(self, graphdef=graphdef)
 
 
 def _param_dicts(model: nnx.Module) -> tuple[Any, Any, Any]:

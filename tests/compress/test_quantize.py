@@ -11,11 +11,11 @@ from scaling.compress.params import leaves
 from scaling.compress.quantize import (
     dequantize,
     element_scale,
-    fake_quant_activations,
     fake_quantize_params,
     qat_params,
     quantize,
 )
+from scaling.models.layers import quantize_activations
 
 BITS = [2, 3, 4, 8]
 EPS = float(np.finfo(np.float32).eps)
@@ -144,10 +144,10 @@ def test_qat_forward_is_quantized_and_gradient_passes_straight_through(toy_dict)
 
 def test_activation_fake_quant_is_per_token_with_identity_gradient():
     x_BxLxD = jax.random.normal(jax.random.key(0), (2, 3, 64)) * jnp.arange(1, 4)[None, :, None]
-    y = jax.jit(fake_quant_activations)(x_BxLxD)
-    scale_BxLx1 = np.abs(np.asarray(x_BxLxD)).max(-1, keepdims=True) / 127.5
+    y = jax.jit(quantize_activations)(x_BxLxD)
+    scale_BxLx1 = np.abs(np.asarray(x_BxLxD)).max(-1, keepdims=True) / 127  # LLM.int8 convention: absmax -> 127
     assert (np.abs(np.asarray(y - x_BxLxD)) <= scale_BxLx1 / 2 * (1 + 1e-5)).all()
     np.testing.assert_allclose(np.asarray(y) / scale_BxLx1, np.round(np.asarray(y) / scale_BxLx1), atol=1e-3)
     c = jax.random.normal(jax.random.key(1), x_BxLxD.shape)
-    g = jax.jit(jax.grad(lambda x: jnp.sum(fake_quant_activations(x) * c)))(x_BxLxD)
+    g = jax.jit(jax.grad(lambda x: jnp.sum(quantize_activations(x) * c)))(x_BxLxD)
     np.testing.assert_array_equal(g, c)

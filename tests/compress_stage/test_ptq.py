@@ -24,3 +24,33 @@ def test_int8_ptq_changes_the_loss_only_a_little(loaded_model):
     assert dense > sizes[8] > sizes[4] > sizes[2]
     # the embedding stays float32 (not quantized by default), so int8 saves under 4x of the whole model
     assert 2.0 < dense / sizes[8] < 4.0
+
+
+def test_int8_activations_cost_little_and_fewer_bits_cost_more(loaded_model):
+    """W8A8 and W8A4: every matmul input quantized per token as well as the weights; reported by how much."""
+    base = loaded_model.evaluate(loaded_model.params, 4)
+    w8 = fake_quantize_params(loaded_model.params, 8, logical_axes=loaded_model.logical_axes)
+    weight_only = loaded_model.evaluate(w8, 4)
+    a8 = loaded_model.evaluate(w8, 4, activation_bits=8)
+    a4 = loaded_model.evaluate(w8, 4, activation_bits=4)
+    print(f"trained xs model: base {base:.4f}, W8 {weight_only - base:+.5f}, W8A8 {a8 - base:+.5f}, "
+          f"W8A4 {a4 - base:+.5f}")
+    assert a8 != weight_only  # the activations really were quantized
+    assert abs(a8 - base) < 0.01
+    assert abs(a8 - base) < a4 - base
+    assert loaded_model.evaluate(w8, 4) == weight_only  # the float evaluator is untouched by the quantized one
+
+
+def test_a_quantize_act_job_reports_its_activation_bits_and_the_loss_they_cost(loaded_model, tmp_path):
+    from scaling.compress.execute import run_job
+    from scaling.compress.jobs import plan_jobs
+    from scaling.sweep.schema import CompressStageConfig
+
+    stage = CompressStageConfig.model_validate({"methods": [{"quantize": [8]}, {"quantize_act": [8]}],
+                                                "eval_batches": 4})
+    source = type("Source", (), {"id": "t", "label": "xs", "axes": {}, "config": loaded_model.cfg.model_dump()})
+    rows = {j.method: run_job(loaded_model, j, tmp_path) for j in plan_jobs([source], stage) if j.method != "dense"}
+    w8, w8a8 = rows["quantize"], rows["quantize_act"]
+    assert w8a8["status"] == "done" and w8a8["activation_bits"] == 8 and "activation_bits" not in w8
+    assert w8a8["bytes"] == w8["bytes"]  # activations are not stored
+    assert w8a8["val_loss"] != w8["val_loss"] and abs(w8a8["delta_loss"]) < 0.01

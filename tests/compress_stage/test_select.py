@@ -53,3 +53,15 @@ def test_job_ids_are_stable_and_depend_only_on_what_a_method_reads():
     changed = {j.method for j, k in zip(plan_jobs([ROWS[0]], stage), plan_jobs([ROWS[0]], hotter), strict=True)
                if j.id != k.id}
     assert changed == {"distill"}  # the plain twin and every other job keep their ids
+
+
+def test_quantize_act_jobs_carry_their_activation_bits_and_leave_weight_only_ids_alone():
+    stage = CompressStageConfig.model_validate({"methods": [{"quantize": [8, 4]}, {"quantize_act": [8, 4]}]})
+    jobs = plan_jobs([ROWS[0]], stage)
+    act = [j for j in jobs if j.method == "quantize_act"]
+    assert [(j.value, j.settings["activation_bits"]) for j in act] == [(8, 8), (4, 8)]
+    assert all(j.label.endswith(f"quantize_act{j.value}a8") for j in act)
+    assert all("activation_bits" not in j.settings for j in jobs if j.method != "quantize_act")
+    a4 = stage.model_copy(update={"quantize": stage.quantize.model_copy(update={"activation_bits": 4})})
+    changed = {j.method for j, k in zip(jobs, plan_jobs([ROWS[0]], a4), strict=True) if j.id != k.id}
+    assert changed == {"quantize_act"}

@@ -185,3 +185,25 @@ def test_accelerator_code_path_matches_reference(monkeypatch: pytest.MonkeyPatch
     cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, vocab_size=4096, tie_embeddings=False)
     assert_matches_reference(cfg, jax.random.randint(jax.random.key(6), (4, 129), 0, 4096), fused=True)
     assert_matches_reference(cfg, jax.random.randint(jax.random.key(7), (2, 65), 0, 4096), fused=False)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantized_activations_match_the_reference_at_every_matmul_input(bits: int) -> None:
+    """`with_activation_bits` quantizes the input of every weight matmul (Q/K/V, attention output, MLP in and out,
+    head) per token: the model's logits equal the reference doing the same, far closer than to float logits."""
+    from scaling.train.step import ModelState
+
+    cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, mlp="swiglu", tie_embeddings=False, vocab_size=97)
+    graphdef, params = split(cfg)
+    pure = nnx.to_pure_dict(params)
+    state = ModelState(graphdef, {}, None, None).with_activation_bits(pure, bits)
+    tokens_BxL = jax.random.randint(jax.random.key(6), (2, 40), 0, 97)
+    model_q = jax.jit(lambda p: state.apply(p, tokens_BxL))(pure)
+    ref_q = jax.jit(lambda p: reference.forward(cfg, p, tokens_BxL, act_bits=bits))(pure)
+    ref_float = jax.jit(lambda p: reference.forward(cfg, p, tokens_BxL))(pure)
+    effect = float(jnp.abs(ref_q - ref_float).max())
+    assert effect > 1e-3  # quantizing really changed the logits ...
+    assert float(jnp.abs(model_q - ref_q).max()) < 1e-3 * effect  # ... and the model changed them the same way
+    fused_q = jax.jit(lambda p: nnx.merge(state.graphdef, p).loss(tokens_BxL[:, :-1], tokens_BxL[:, 1:]))(pure)
+    ref_loss = reference.loss(reference.forward(cfg, pure, tokens_BxL[:, :-1], act_bits=bits), tokens_BxL[:, 1:])
+    np.testing.assert_allclose(float(fused_q), float(ref_loss), rtol=1e-5)

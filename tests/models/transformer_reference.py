@@ -29,8 +29,21 @@ def rotary(x_BxLxHxK: jax.Array, theta: float) -> jax.Array:
     return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
 
 
-def forward(cfg: ModelConfig, params: dict[str, Any], tokens_BxL: jax.Array) -> jax.Array:
-    """logits_BxLxV for `params` (the model's `nnx.to_pure_dict` layout)."""
+def per_token_quant(x: jax.Array, bits: int | None, n_axes: int = 1) -> jax.Array:
+    """x rounded to `bits`-bit integers times one scale per token (absmax over the last `n_axes` axes / (2^(b-1) -
+    1)): the definition of symmetric dynamic activation quantization, written out; None leaves x as it is."""
+    if bits is None:
+        return x
+    axes = tuple(range(x.ndim - n_axes, x.ndim))
+    top = 2 ** (bits - 1) - 1
+    scale = jnp.max(jnp.abs(x), axis=axes, keepdims=True) / top
+    return jnp.clip(jnp.round(x / scale), -top, top) * scale
+
+
+def forward(cfg: ModelConfig, params: dict[str, Any], tokens_BxL: jax.Array, act_bits: int | None = None) -> jax.Array:
+    """logits_BxLxV for `params` (the model's `nnx.to_pure_dict` layout); with `act_bits`, every matmul with a
+    weight reads its input quantized per token."""
+    fq = lambda x, n_axes=1: per_token_quant(x, act_bits, n_axes)  # noqa: E731
     mup = cfg.parameterization == "mup"
     K = cfg.head_dim
     attn_scale = 1.0 / K if mup else 1.0 / math.sqrt(K)
@@ -39,7 +52,7 @@ def forward(cfg: ModelConfig, params: dict[str, Any], tokens_BxL: jax.Array) -> 
     causal_LxL = np.tril(np.ones((L, L), dtype=bool))
     for i in range(cfg.n_layers):
         p = params["blocks"][i]
-        h_BxLxD = rms_norm(x_BxLxD, p["attn_norm"]["scale_D"], cfg.norm_eps)
+        h_BxLxD = fq(rms_norm(x_BxLxD, p["attn_norm"]["scale_D"], cfg.norm_eps))
         w_DxHx3K = p["attn"]["w_qkv_DxHx3K"]
         q_BxLxHxK = jnp.einsum("BLD,DHK->BLHK", h_BxLxD, w_DxHx3K[..., :K])
         k_BxLxHxK = jnp.einsum("BLD,DHK->BLHK", h_BxLxD, w_DxHx3K[..., K : 2 * K])
@@ -48,16 +61,16 @@ def forward(cfg: ModelConfig, params: dict[str, Any], tokens_BxL: jax.Array) -> 
         s_BxHxLxL = jnp.einsum("BLHK,BMHK->BHLM", q_BxLxHxK, k_BxLxHxK) * attn_scale
         s_BxHxLxL = jnp.where(causal_LxL, s_BxHxLxL, -jnp.inf)
         o_BxLxHxK = jnp.einsum("BHLM,BMHK->BLHK", jax.nn.softmax(s_BxHxLxL, axis=-1), v_BxLxHxK)
-        x_BxLxD = x_BxLxD + jnp.einsum("BLHK,HKD->BLD", o_BxLxHxK, p["attn"]["w_out_HxKxD"])
-        h_BxLxD = rms_norm(x_BxLxD, p["mlp_norm"]["scale_D"], cfg.norm_eps)
+        x_BxLxD = x_BxLxD + jnp.einsum("BLHK,HKD->BLD", fq(o_BxLxHxK, 2), p["attn"]["w_out_HxKxD"])
+        h_BxLxD = fq(rms_norm(x_BxLxD, p["mlp_norm"]["scale_D"], cfg.norm_eps))
         m = p["mlp"]
         a_BxLxF = jnp.einsum("BLD,DF->BLF", h_BxLxD, m["w_in_DxF"])
         if cfg.mlp == "swiglu":
             a_BxLxF = jax.nn.silu(jnp.einsum("BLD,DF->BLF", h_BxLxD, m["w_gate_DxF"])) * a_BxLxF
         else:
             a_BxLxF = jax.nn.gelu(a_BxLxF)
-        x_BxLxD = x_BxLxD + jnp.einsum("BLF,FD->BLD", a_BxLxF, m["w_out_FxD"])
-    x_BxLxD = rms_norm(x_BxLxD, params["final_norm"]["scale_D"], cfg.norm_eps)
+        x_BxLxD = x_BxLxD + jnp.einsum("BLF,FD->BLD", fq(a_BxLxF), m["w_out_FxD"])
+    x_BxLxD = fq(rms_norm(x_BxLxD, params["final_norm"]["scale_D"], cfg.norm_eps))
     if cfg.tie_embeddings:
         logits_BxLxV = jnp.einsum("BLD,VD->BLV", x_BxLxD, params["embed_VxD"])
     else:
