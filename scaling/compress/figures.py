@@ -17,6 +17,8 @@ from scaling.plots.style import new_figure
 
 MARKERS = {"dense": "*", "prune": "o", "prune_nm": "D", "prune_heads": "v", "prune_neurons": "^",
            "quantize": "s", "quantize_act": "h", "qat": "P", "distill": "X", "distill_baseline": "x"}
+METHOD_LABELS = {"prune": "magnitude", "prune_heads": "heads", "prune_neurons": "neurons",
+                 "quantize": "weights only (PTQ)", "quantize_act": "weights + activations (PTQ)", "qat": "QAT"}
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -52,7 +54,7 @@ def _by_source(ax: Any, rows: Sequence[dict[str, Any]], x: str, methods: Sequenc
                          key=lambda r: r[x])
             if sel:
                 ax.plot([r[x] for r in sel], [r["val_loss"] for r in sel], marker=MARKERS.get(method, "o"),
-                        label=f"{source} {method}")
+                        label=f"{source} {METHOD_LABELS.get(method, method)}")
 
 
 def loss_vs_sparsity(rows: Sequence[dict[str, Any]], curve: Callable[[Any, str], Any] | None = None) -> Figure:
