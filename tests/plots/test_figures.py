@@ -107,6 +107,23 @@ def test_fit_contours_frontier_is_the_loss_minimum_along_isoflops(ctx):
     assert "chinchilla" in ax.get_title()
 
 
+def test_fit_contours_widen_to_show_a_frontier_that_runs_past_the_points(ctx):
+    """A law whose frontier wants 30x more tokens than any trial had: the view widens to show it."""
+    chin = ctx.fit["laws"]["chinchilla"]
+    p = chin["params"]
+    chin["params"] = {**p, "B": p["B"] * 30 ** (p["alpha"] + p["beta"])}  # D_opt scales as B^(1/(alpha+beta))
+    fig = draw("fit_contours", ctx)
+    ax = fig.axes[0]
+    frontier = next(ln for ln in ax.get_lines() if ln.get_label() == "efficient frontier")
+    n, d = np.asarray(frontier.get_xdata()), np.asarray(frontier.get_ydata())
+    c_pts = [6 * p["N"] * p["D"] for p in ctx.fit_points()]
+    over_data = (6 * n * d >= min(c_pts)) & (6 * n * d <= max(c_pts))
+    assert over_data.sum() >= 5  # drawn where the data's compute lies ...
+    assert d[over_data].max() > 3 * max(p["D"] for p in ctx.fit_points())  # ... far above every trial's tokens
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert ((n >= x0) & (n <= x1) & (d >= y0) & (d <= y1)).all()
+
+
 def test_residuals_one_panel_per_law_and_small_for_the_true_law(ctx):
     fig = draw("residuals", ctx)
     titles = [a.get_title() for a in fig.axes]

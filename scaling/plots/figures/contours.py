@@ -23,8 +23,14 @@ def fit_contours(ctx: FigureContext):
     points = ctx.fit_points()
     if not points:
         raise SkipFigure("fit.json has a law but no points to draw")
-    n_lo, n_hi = log_range([p["N"] for p in points], pad=0.4)
-    d_lo, d_hi = log_range([p["D"] for p in points], pad=0.4)
+    n_pts, d_pts = [p["N"] for p in points], [p["D"] for p in points]
+    # Widen the view to where the frontier runs over the data's own compute span (at most 2 decades past the
+    # data), so the frontier is seen against the points it was fitted from rather than cut away.
+    c_pts = 6.0 * np.asarray(n_pts) * np.asarray(d_pts)
+    span = laws.compute_optimal(name, params, np.geomspace(c_pts.min(), c_pts.max(), 50))
+    reach = lambda opt, data: np.clip(opt[np.isfinite(opt)], min(data) / 100, max(data) * 100)  # noqa: E731
+    n_lo, n_hi = log_range([*n_pts, *reach(np.asarray(span["N_opt"]), n_pts)], pad=0.4)
+    d_lo, d_hi = log_range([*d_pts, *reach(np.asarray(span["D_opt"]), d_pts)], pad=0.4)
     N, D = np.meshgrid(np.geomspace(n_lo, n_hi, 160), np.geomspace(d_lo, d_hi, 160))
     Z = laws.predict(name, params, n=N, d=D)
     observed = np.array([p["loss"] for p in points])
@@ -40,7 +46,8 @@ def fit_contours(ctx: FigureContext):
     c_grid = np.geomspace(6 * n_lo * d_lo, 6 * n_hi * d_hi, 200)
     opt = laws.compute_optimal(name, params, c_grid)
     inside = (opt["N_opt"] >= n_lo) & (opt["N_opt"] <= n_hi) & (opt["D_opt"] >= d_lo) & (opt["D_opt"] <= d_hi)
-    ax.plot(opt["N_opt"][inside], opt["D_opt"][inside], color="#D55E00", lw=2.0, label="efficient frontier")
+    frontier_label = "efficient frontier" if inside.any() else "efficient frontier (outside the plotted range)"
+    ax.plot(opt["N_opt"][inside], opt["D_opt"][inside], color="#D55E00", lw=2.0, label=frontier_label)
     for c in 10.0 ** np.arange(np.ceil(np.log10(c_grid[0])), np.floor(np.log10(c_grid[-1])) + 1):
         n_line = np.geomspace(n_lo, n_hi, 50)
         ax.plot(n_line, c / (6 * n_line), color="black", lw=0.7, ls=":", alpha=0.7)
