@@ -48,6 +48,7 @@ def test_loss_vs_flops_envelope_is_the_lowest_curve(ctx):
         x, y = ln.get_xdata(), ln.get_ydata()
         inside = (ex >= x.min()) & (ex <= x.max())
         assert np.all(ey[inside] <= np.exp(np.interp(np.log(ex[inside]), np.log(x), np.log(y))) + 1e-9)
+    assert np.all(np.diff(ey) <= 0)  # more compute never has to be worse: the envelope does not rise
     assert "compute-optimal envelope" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 

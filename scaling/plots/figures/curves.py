@@ -70,7 +70,7 @@ def loss_vs_tokens(ctx: FigureContext):
                  section="training", order=20)
 @styled
 def loss_vs_flops(ctx: FigureContext):
-    """Every trial's loss curve against training FLOPs, with the lower envelope over all curves (approach 1)."""
+    """Every trial's loss curve against training FLOPs, with the best loss reached at or below each compute."""
     fig = _draw(ctx, "flops", "training compute (FLOPs)", envelope=True)
     fig.axes[0].set_title("Loss against compute")
     return fig
@@ -78,7 +78,10 @@ def loss_vs_flops(ctx: FigureContext):
 
 def lower_envelope(curves: list[tuple[np.ndarray, np.ndarray]], n_grid: int = 200
                    ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The lowest loss any curve reached at each compute, on a log grid (interpolated in log-log space)."""
+    """The lowest loss reached with at most each compute, over all curves, on a log grid (curves interpolated in
+    log-log space). Non-increasing: a run that ended lower on less compute stays the frontier until another run
+    beats it. That matters for WSD sweeps, whose long runs' stable-phase points lie above the cooled endpoints
+    of the shorter branches, so a pointwise minimum would jump up after each endpoint."""
     curves = [(x, y) for x, y in curves if len(x) >= 2 and np.all(x > 0)]
     if len(curves) < 2:
         return None
@@ -91,5 +94,6 @@ def lower_envelope(curves: list[tuple[np.ndarray, np.ndarray]], n_grid: int = 20
         lx, ly = np.log(x[order]), np.log(y[order])
         inside = (grid >= x.min()) & (grid <= x.max())
         best[inside] = np.minimum(best[inside], np.exp(np.interp(np.log(grid[inside]), lx, ly)))
+    best = np.minimum.accumulate(best)
     keep = np.isfinite(best)
     return grid[keep], best[keep]
