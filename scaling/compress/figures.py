@@ -17,8 +17,10 @@ from scaling.plots.style import new_figure
 
 MARKERS = {"dense": "*", "prune": "o", "prune_nm": "D", "prune_heads": "v", "prune_neurons": "^",
            "quantize": "s", "quantize_act": "h", "qat": "P", "distill": "X", "distill_baseline": "x"}
-METHOD_LABELS = {"prune": "magnitude", "prune_heads": "heads", "prune_neurons": "neurons",
-                 "quantize": "weights only (PTQ)", "quantize_act": "weights + activations (PTQ)", "qat": "QAT"}
+METHOD_LABELS = {"prune": "unstructured magnitude", "prune_nm": "N:M semi-structured", "prune_heads": "heads",
+                 "prune_neurons": "MLP neurons",
+                 "quantize": "weights only (PTQ)", "quantize_act": "weights + activations (PTQ)", "qat": "QAT",
+                 "dense": "uncompressed", "distill": "distilled student", "distill_baseline": "plain CE student"}
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -37,7 +39,7 @@ def loss_vs_bytes(rows: Sequence[dict[str, Any]]) -> Figure:
     for method in sorted({r["method"] for r in rows}):
         sel = [r for r in rows if r["method"] == method]
         ax.scatter([r["bytes"] for r in sel], [r["val_loss"] for r in sel], marker=MARKERS.get(method, "o"),
-                   label=method, s=60 if method == "dense" else 30)
+                   label=METHOD_LABELS.get(method, method), s=60 if method == "dense" else 30)
     front = pareto_front([(r["bytes"], r["val_loss"]) for r in rows])
     if front:
         ax.step(*zip(*front, strict=True), where="post", color="k", lw=1, alpha=0.6, label="Pareto front")
