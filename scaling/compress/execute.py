@@ -24,6 +24,7 @@ from scaling.compress.pack import packed_size_bytes
 from scaling.compress.prune import apply_masks, count_nonzero, make_masks, masked_update
 from scaling.compress.quantize import fake_quantize_params, qat_params
 from scaling.compress.storage import dense_bytes, sparse_bytes
+from scaling.sweep.schema import QUANTIZE_METHODS
 from scaling.train.metrics import MetricSink
 
 PRUNE_METHODS = {"prune": "magnitude", "prune_nm": "nm", "prune_heads": "heads", "prune_neurons": "neurons"}
@@ -141,7 +142,7 @@ def run_job(loaded: Loaded, job: CompressJob, workdir: Path, *, sinks: Sequence[
         out: dict[str, Any] = {"val_loss": base, "bytes": dense, "tokens": 0}
     elif job.method in PRUNE_METHODS:
         out = _prune(loaded, job, workdir, sinks, stop)
-    elif job.method in ("quantize", "quantize_act", "qat"):
+    elif job.method in QUANTIZE_METHODS:
         out = _quantize(loaded, job, workdir, sinks, stop)
     elif job.method in ("distill", "distill_baseline"):
         out = _distill(loaded, job, workdir, sinks, stop, teacher_tokens or loaded.cfg.total_tokens)

@@ -14,6 +14,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from scaling.plots.style import new_figure
+from scaling.sweep.schema import QUANTIZE_METHODS
 
 MARKERS = {"dense": "*", "prune": "o", "prune_nm": "D", "prune_heads": "v", "prune_neurons": "^",
            "quantize": "s", "quantize_act": "h", "qat": "P", "distill": "X", "distill_baseline": "x"}
@@ -79,7 +80,7 @@ def loss_vs_bits(rows: Sequence[dict[str, Any]]) -> Figure:
     """Loss against weight bits per configuration (PTQ, PTQ with quantized activations, QAT), the float model
     drawn at 32 bits."""
     fig, ax = new_figure(width=5.6, height=4.0)
-    _by_source(ax, rows, "bits", ["quantize", "quantize_act", "qat"])
+    _by_source(ax, rows, "bits", QUANTIZE_METHODS)
     ax.set(xlabel="weight bits", ylabel="validation loss", title="Loss against weight bits")
     ax.invert_xaxis()
     ax.legend(fontsize=8)

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from scaling.compress import figures
 from scaling.plots import FigureContext, SkipFigure, register_figure
+from scaling.sweep.schema import QUANTIZE_METHODS
 
 SUMMARY = ("compress", "compress.json")
 NAMES = ("compress_loss_vs_bytes", "compress_loss_vs_sparsity", "compress_loss_vs_bits",
@@ -50,7 +51,7 @@ def loss_vs_sparsity(ctx: FigureContext) -> Figure:
 @register_figure("compress_loss_vs_bits", title="Loss against weight bits", section="compression", order=30)
 def loss_vs_bits(ctx: FigureContext) -> Figure:
     rows = compression_rows(ctx)
-    quantized = [r for r in rows if r["method"] in ("quantize", "quantize_act", "qat")]
+    quantized = [r for r in rows if r["method"] in QUANTIZE_METHODS]
     if not quantized:
         raise SkipFigure("no quantization jobs in this compression stage")
     dense = [{**r, "method": "quantize", "bits": 32} for r in rows if r["method"] == "dense"]

@@ -109,9 +109,8 @@ class PlotStageConfig(Strict):
     report: bool = True
 
 
-COMPRESS_METHODS = (
-    "prune", "prune_nm", "prune_heads", "prune_neurons", "quantize", "quantize_act", "qat", "distill"
-)
+QUANTIZE_METHODS = ("quantize", "quantize_act", "qat")  # the methods whose value is weight bits
+COMPRESS_METHODS = ("prune", "prune_nm", "prune_heads", "prune_neurons", *QUANTIZE_METHODS, "distill")
 
 
 class SelectTrials(Strict):
@@ -196,7 +195,7 @@ def _check_ratio(name: str, r: Any, where: str) -> None:
     if name in ("prune", "prune_heads", "prune_neurons"):
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
             raise ValueError(f"{where}: sparsity must be a number in [0, 1), got {r!r}")
-    elif name in ("quantize", "quantize_act", "qat"):
+    elif name in QUANTIZE_METHODS:
         if isinstance(r, bool) or not isinstance(r, int) or not 2 <= r <= 8:
             raise ValueError(f"{where}: bits must be an integer from 2 to 8, got {r!r}")
     elif name == "prune_nm":
