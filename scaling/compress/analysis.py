@@ -21,8 +21,7 @@ from scaling.compress.laws import (
     PTQ_BITS,
     fit_least_squares,
 )
-
-PRUNES = ("prune", "prune_nm", "prune_heads", "prune_neurons")
+from scaling.compress.settings import STUDENT_METHODS
 
 
 def add_effective(rows: list[dict[str, Any]], law: InverseLaw | None) -> None:
@@ -32,7 +31,7 @@ def add_effective(rows: list[dict[str, Any]], law: InverseLaw | None) -> None:
         return
     dense = {r["source"]: r for r in rows if r["method"] == "dense"}
     for r in rows:
-        if r["method"] in ("distill", "distill_baseline"):
+        if r["method"] in STUDENT_METHODS:
             continue  # a student is a different model with its own N and D; its teacher is the reference
         eff = effective(law, r["val_loss"], r["d"], r["n"])
         ref = dense.get(r["source"])

@@ -2,7 +2,8 @@
 the uncompressed model's loss on the same batches, bytes as stored, non-zero counts, tokens trained.
 
 `result["status"]` is "done", or "interrupted" when a training job was asked to stop (the stage then gives
-the job back to the queue; its checkpoints let the next run resume it).
+the job back to the queue; its checkpoints let the next run resume it). Which op runs a job is its method's
+family in the `METHODS` table (scaling.compress.settings).
 """
 
 from __future__ import annotations
@@ -23,12 +24,9 @@ from scaling.compress.model_io import Loaded
 from scaling.compress.pack import packed_size_bytes
 from scaling.compress.prune import apply_masks, count_nonzero, make_masks, masked_update
 from scaling.compress.quantize import fake_quantize_params, qat_params
+from scaling.compress.settings import WeightQuant, method
 from scaling.compress.storage import dense_bytes, sparse_bytes
-from scaling.sweep.schema import QUANTIZE_METHODS
 from scaling.train.metrics import MetricSink
-
-PRUNE_METHODS = {"prune": "magnitude", "prune_nm": "nm", "prune_heads": "heads", "prune_neurons": "neurons"}
-_INDEX = {"prune": "bitmap", "prune_nm": "nm", "prune_heads": "units", "prune_neurons": "units"}
 
 
 def base_loss(loaded: Loaded, eval_batches: int, cache: dict[tuple[str, int], float], key: str) -> float:
@@ -41,7 +39,8 @@ def base_loss(loaded: Loaded, eval_batches: int, cache: dict[tuple[str, int], fl
 def _prune(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[MetricSink],
            stop: threading.Event | None) -> dict[str, Any]:
     s = job.settings
-    kind = PRUNE_METHODS[job.method]
+    row = method(job.method)
+    kind = row.prune_kind
     nm: dict[str, int] = {}
     if kind == "nm":
         n, m = (int(x) for x in str(job.value).split(":"))
@@ -69,7 +68,7 @@ def _prune(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[Metr
     out.update(
         val_loss=loaded.evaluate(params, s["eval_batches"]), nonzero=counts, sparsity=counts["sparsity"],
         nonzero_outside_mask=pruned_outside_mask,
-        bytes=sparse_bytes(host, masks, _INDEX[job.method], nm.get("m")),
+        bytes=sparse_bytes(host, masks, row.index, nm.get("m")),
         params={"total": counts["nonzero"]},
     )
     return out
@@ -78,33 +77,28 @@ def _prune(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[Metr
 def _quantize(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[MetricSink],
               stop: threading.Event | None) -> dict[str, Any]:
     s = job.settings
-    bits = int(job.value)
-    opts = {"granularity": s["granularity"], "group_size": s["group_size"], "symmetric": s["symmetric"],
-            "include_embedding": s["include_embedding"], "logical_axes": loaded.logical_axes}
+    quant = WeightQuant.from_settings(s, job.value)
+    axes = loaded.logical_axes
     params = loaded.params
-    out: dict[str, Any] = {"bits": bits, "tokens": 0}
-    if job.method == "qat":
-        qat = {k: v for k, v in opts.items()}
-
+    out: dict[str, Any] = {"bits": quant.bits, "tokens": 0}
+    if method(job.method).trains:  # QAT: fine-tune through straight-through fake-quantized weights first
         result, tuned = finetune(loaded, params, workdir, tokens=s["recovery_tokens"],
                                  lr_scale=s["recovery_lr_scale"], eval_batches=s["eval_batches"],
-                                 param_transform=lambda p: qat_params(p, bits, **qat), sinks=sinks, stop=stop)
+                                 param_transform=lambda p: qat_params(p, quant, logical_axes=axes), sinks=sinks,
+                                 stop=stop)
         if result.status != "done":
             return {"status": "interrupted" if result.status == "interrupted" else "failed",
                     "reason": result.reason}
         params = tuned
         out.update(tokens=result.tokens, train_loss=result.train_loss)
-    quantized = fake_quantize_params(params, bits, opts["granularity"], opts["group_size"],
-                                     symmetric=opts["symmetric"], include_embedding=opts["include_embedding"],
-                                     logical_axes=loaded.logical_axes)
+    quantized = fake_quantize_params(params, quant, logical_axes=axes)
     host = jax.tree.map(np.asarray, params)
     act_bits = s.get("activation_bits")  # quantize_act: dynamic per-token activation fake-quant as well
     if act_bits is not None:
         out["activation_bits"] = act_bits
     out.update(
         val_loss=loaded.evaluate(quantized, s["eval_batches"], activation_bits=act_bits),
-        bytes=packed_size_bytes(host, bits, opts["granularity"], opts["group_size"], symmetric=opts["symmetric"],
-                                include_embedding=opts["include_embedding"], logical_axes=loaded.logical_axes),
+        bytes=packed_size_bytes(host, quant, logical_axes=axes),
     )
     return out
 
@@ -134,20 +128,19 @@ def run_job(loaded: Loaded, job: CompressJob, workdir: Path, *, sinks: Sequence[
             stop: threading.Event | None = None, base_cache: dict[tuple[str, int], float] | None = None,
             teacher_tokens: int | None = None) -> dict[str, Any]:
     """Compress, (fine-tune,) evaluate; the row `store.finish` records (status "done" unless interrupted)."""
+    family = method(job.method).family  # ValueError naming the known methods for a name not in METHODS
     workdir = Path(workdir)
     cache = base_cache if base_cache is not None else {}
     base = base_loss(loaded, job.settings["eval_batches"], cache, job.source)
     dense = dense_bytes(loaded.params)
-    if job.method == "dense":
+    if family == "dense":
         out: dict[str, Any] = {"val_loss": base, "bytes": dense, "tokens": 0}
-    elif job.method in PRUNE_METHODS:
+    elif family == "prune":
         out = _prune(loaded, job, workdir, sinks, stop)
-    elif job.method in QUANTIZE_METHODS:
+    elif family == "quantize":
         out = _quantize(loaded, job, workdir, sinks, stop)
-    elif job.method in ("distill", "distill_baseline"):
-        out = _distill(loaded, job, workdir, sinks, stop, teacher_tokens or loaded.cfg.total_tokens)
     else:
-        raise ValueError(f"unknown compression method {job.method!r}")
+        out = _distill(loaded, job, workdir, sinks, stop, teacher_tokens or loaded.cfg.total_tokens)
     if out.get("status") in ("interrupted", "failed"):
         return out
     out.setdefault("params", {"total": accounting.param_counts(loaded.model_cfg).total})

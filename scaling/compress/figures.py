@@ -3,7 +3,7 @@
 
 loss against stored bytes for every method with the Pareto front, loss against sparsity, loss against bits,
 and distilled students against their plain twins and teachers. No store or JAX here: a caller with the rows
-(the stage, a notebook, the plots registry) draws them.
+(the stage, a notebook, the plots registry) draws them. Legend words and markers come from the `METHODS` table.
 """
 
 from __future__ import annotations
@@ -13,15 +13,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from scaling.compress.settings import MARKERS, PRUNE_METHODS, QUANTIZE_METHODS, STUDENT_METHODS, method_label
 from scaling.plots.style import new_figure
-from scaling.sweep.schema import QUANTIZE_METHODS
-
-MARKERS = {"dense": "*", "prune": "o", "prune_nm": "D", "prune_heads": "v", "prune_neurons": "^",
-           "quantize": "s", "quantize_act": "h", "qat": "P", "distill": "X", "distill_baseline": "x"}
-METHOD_LABELS = {"prune": "unstructured magnitude", "prune_nm": "N:M semi-structured", "prune_heads": "heads",
-                 "prune_neurons": "MLP neurons",
-                 "quantize": "weights only (PTQ)", "quantize_act": "weights + activations (PTQ)", "qat": "QAT",
-                 "dense": "uncompressed", "distill": "distilled student", "distill_baseline": "plain CE student"}
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -40,7 +33,7 @@ def loss_vs_bytes(rows: Sequence[dict[str, Any]]) -> Figure:
     for method in sorted({r["method"] for r in rows}):
         sel = [r for r in rows if r["method"] == method]
         ax.scatter([r["bytes"] for r in sel], [r["val_loss"] for r in sel], marker=MARKERS.get(method, "o"),
-                   label=METHOD_LABELS.get(method, method), s=60 if method == "dense" else 30)
+                   label=method_label(method), s=60 if method == "dense" else 30)
     front = pareto_front([(r["bytes"], r["val_loss"]) for r in rows])
     if front:
         ax.step(*zip(*front, strict=True), where="post", color="k", lw=1, alpha=0.6, label="Pareto front")
@@ -57,7 +50,7 @@ def _by_source(ax: Any, rows: Sequence[dict[str, Any]], x: str, methods: Sequenc
                          key=lambda r: r[x])
             if sel:
                 ax.plot([r[x] for r in sel], [r["val_loss"] for r in sel], marker=MARKERS.get(method, "o"),
-                        label=f"{source} {METHOD_LABELS.get(method, method)}")
+                        label=f"{source} {method_label(method)}")
 
 
 def loss_vs_sparsity(rows: Sequence[dict[str, Any]], curve: Callable[[Any, str], Any] | None = None) -> Figure:
@@ -66,7 +59,7 @@ def loss_vs_sparsity(rows: Sequence[dict[str, Any]], curve: Callable[[Any, str],
     import numpy as np
 
     fig, ax = new_figure(width=5.6, height=4.0)
-    _by_source(ax, rows, "sparsity", ["prune", "prune_nm", "prune_heads", "prune_neurons"])
+    _by_source(ax, rows, "sparsity", PRUNE_METHODS)
     if curve is not None:
         s = np.linspace(0, 0.95, 50)
         for source in sorted({r["source_label"] for r in rows}):
@@ -90,10 +83,10 @@ def loss_vs_bits(rows: Sequence[dict[str, Any]]) -> Figure:
 def student_vs_teacher(rows: Sequence[dict[str, Any]]) -> Figure:
     """Each student's loss (distilled and its plain twin, same tokens) against its teacher's loss."""
     fig, ax = new_figure(width=5.2, height=4.2)
-    for objective, marker in (("distill", "X"), ("distill_baseline", "x")):
+    for objective in STUDENT_METHODS:
         sel = [r for r in rows if r["method"] == objective]
-        ax.scatter([r["base_loss"] for r in sel], [r["val_loss"] for r in sel], marker=marker, s=50,
-                   label="distilled" if objective == "distill" else "plain CE twin")
+        ax.scatter([r["base_loss"] for r in sel], [r["val_loss"] for r in sel], marker=MARKERS[objective], s=50,
+                   label=method_label(objective))
         for r in sel:
             ax.annotate(r.get("student", ""), (r["base_loss"], r["val_loss"]), fontsize=7)
     lims = [min([r["base_loss"] for r in rows] + [r["val_loss"] for r in rows] or [0]),

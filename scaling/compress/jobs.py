@@ -4,6 +4,7 @@ A job's id hashes what determines its result (source trial, method, value, the s
 evaluation batches), so re-running the stage finds finished jobs and never records one twice; settings a
 method ignores are left out of its hash (changing the temperature does not redo the plain-student twin).
 Every selected configuration also gets a `dense` job: the uncompressed model on the same evaluation batches.
+How each method's values become jobs follows its row in `METHODS` (value kind, fine-tuning, activation bits, twin).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scaling import accounting
+from scaling.compress.settings import method
 from scaling.config import ModelConfig
 
 ORD_BASE = 1_000_000  # compression rows sort after every train trial in the shared `trials` table
@@ -76,31 +78,32 @@ def _jobs_for(source: Any, stage: Any) -> list[CompressJob]:
     jobs = [CompressJob(source.id, source.label, "dense", 0, 0.0, common, dict(where))]
     teacher = ModelConfig.model_validate(source.config["model"])
     for entry in stage.methods:
-        (method, values), = entry.items()
+        (name, values), = entry.items()
+        row = method(name)
         for v in values:
-            if method in ("prune", "prune_heads", "prune_neurons"):
-                jobs.append(CompressJob(source.id, source.label, method, float(v), float(v), prune, dict(where)))
-            elif method == "prune_nm":
+            if row.value_kind == "sparsity":
+                jobs.append(CompressJob(source.id, source.label, name, float(v), float(v), prune, dict(where)))
+            elif row.value_kind == "nm":
                 n, m = (int(x) for x in str(v).split(":"))
-                jobs.append(CompressJob(source.id, source.label, method, f"{n}:{m}", 1 - n / m, prune,
+                jobs.append(CompressJob(source.id, source.label, name, f"{n}:{m}", 1 - n / m, prune,
                                         {**where, "nm": f"{n}:{m}"}))
-            elif method == "quantize":
-                jobs.append(CompressJob(source.id, source.label, method, int(v), float(v), quant, dict(where)))
-            elif method == "quantize_act":
-                a_bits = stage.quantize.activation_bits
-                jobs.append(CompressJob(source.id, source.label, method, int(v), float(v),
-                                        {**quant, "activation_bits": a_bits}, {**where, "activation_bits": a_bits}))
-            elif method == "qat":
-                settings = {**quant, **recovery}
-                jobs.append(CompressJob(source.id, source.label, method, int(v), float(v), settings, dict(where)))
-            elif method == "distill":
+            elif row.value_kind == "bits":
+                settings, axes = {**quant, **(recovery if row.trains else {})}, dict(where)
+                if row.activation_quant:
+                    a_bits = stage.quantize.activation_bits
+                    settings, axes = {**settings, "activation_bits": a_bits}, {**axes, "activation_bits": a_bits}
+                jobs.append(CompressJob(source.id, source.label, name, int(v), float(v), settings, axes))
+            elif row.value_kind == "student":
                 student = student_model(v, teacher)
                 ratio = accounting.param_counts(student).non_embedding / accounting.param_counts(teacher).non_embedding
                 train = {**common, "tokens": stage.distill.tokens, "lr": stage.distill.lr}
                 kd = {**train, "temperature": stage.distill.temperature, "alpha": stage.distill.alpha}
                 axes = {**where, "student": student.label()}
-                jobs.append(CompressJob(source.id, source.label, "distill", v, ratio, kd, axes))
-                jobs.append(CompressJob(source.id, source.label, "distill_baseline", v, ratio, train, dict(axes)))
+                jobs.append(CompressJob(source.id, source.label, name, v, ratio, kd, axes))
+                if row.twin is not None:  # the plain-CE student: same size and tokens, no teacher
+                    jobs.append(CompressJob(source.id, source.label, row.twin, v, ratio, train, dict(axes)))
+            else:
+                raise ValueError(f"methods: {name!r} takes no values (the planner adds it by itself)")
     return jobs
 
 

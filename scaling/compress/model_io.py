@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from scaling.compress.activation_quant import ActivationQuant
 from scaling.config import ModelConfig, TrainConfig
 from scaling.data import TokenDataset, load_dataset
 from scaling.errors import UserError
@@ -50,8 +51,8 @@ class Loaded:
         """Mean next-token cross-entropy of `params` on the first `n_batches` fixed validation batches; with
         `activation_bits`, every matmul reads its input fake-quantized per token to that many bits."""
         if activation_bits not in self._steps:
-            model = self.model if activation_bits is None else self.model.with_activation_bits(
-                self.params, activation_bits)
+            model = self.model if activation_bits is None else self.model.with_input_transform(
+                self.params, ActivationQuant(activation_bits))
             self._steps[activation_bits] = build_steps(model, optax.identity(), self.mesh, self.params,
                                                        self.cfg.batch_size, self.cfg.grad_accum)
         steps = self._steps[activation_bits]

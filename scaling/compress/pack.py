@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from scaling.compress.params import map_leaves
-from scaling.compress.quantize import Granularity, Quantized, _group_size, leaf_axis, quantize
+from scaling.compress.quantize import Quantized, leaf_axis, quantize
+from scaling.compress.settings import WeightQuant
 
 
 def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
@@ -85,42 +86,21 @@ def unpack(packed: Packed) -> Quantized:
     return Quantized(jnp.asarray(q.reshape(packed.shape)), jnp.asarray(packed.scale), zero)
 
 
-def pack_params(
-    params: Any,
-    bits: int,
-    granularity: Granularity = "channel",
-    group_size: int | None = None,
-    *,
-    symmetric: bool = True,
-    include_embedding: bool = False,
-    logical_axes: Any = None,
-) -> Any:
+def pack_params(params: Any, quant: WeightQuant, *, logical_axes: Any = None) -> Any:
     """`params` with each quantizable matrix replaced by its `Packed` form (the rest left as they are)."""
-    g = _group_size(granularity, group_size)
 
     def one(leaf: Any) -> Any:
-        if not leaf.is_matrix(include_embedding):
+        if not leaf.is_matrix(quant.include_embedding):
             return leaf.value
         ax = leaf_axis(leaf)
-        qt = quantize(leaf.value, bits, axis=ax, group_size=g, symmetric=symmetric, scale_dtype=jnp.float16)
-        return pack(qt, bits, axis=ax)
+        qt = quantize(leaf.value, quant.bits, axis=ax, group_size=quant.group_size, symmetric=quant.symmetric,
+                      scale_dtype=jnp.float16)
+        return pack(qt, quant.bits, axis=ax)
 
     return map_leaves(one, params, logical_axes)
 
 
-def packed_size_bytes(
-    params: Any,
-    bits: int,
-    granularity: Granularity = "channel",
-    group_size: int | None = None,
-    *,
-    symmetric: bool = True,
-    include_embedding: bool = False,
-    logical_axes: Any = None,
-) -> int:
+def packed_size_bytes(params: Any, quant: WeightQuant, *, logical_axes: Any = None) -> int:
     """Bytes of the model as stored: packed codes, scales and zero points, and every other leaf at its dtype."""
-    packed = pack_params(
-        params, bits, granularity, group_size,
-        symmetric=symmetric, include_embedding=include_embedding, logical_axes=logical_axes,
-    )
+    packed = pack_params(params, quant, logical_axes=logical_axes)
     return sum(int(x.nbytes) for x in jax.tree.leaves(packed))

@@ -12,13 +12,12 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from scaling.compress import figures
+from scaling.compress.settings import PRUNE_METHODS, QUANTIZE_METHODS, STUDENT_METHODS
 from scaling.plots import FigureContext, SkipFigure, register_figure
-from scaling.sweep.schema import QUANTIZE_METHODS
 
 SUMMARY = ("compress", "compress.json")
 NAMES = ("compress_loss_vs_bytes", "compress_loss_vs_sparsity", "compress_loss_vs_bits",
          "compress_student_vs_teacher")
-PRUNES = ("prune", "prune_nm", "prune_heads", "prune_neurons")
 
 
 def compression_rows(ctx: FigureContext) -> list[dict[str, Any]]:
@@ -41,7 +40,7 @@ def loss_vs_bytes(ctx: FigureContext) -> Figure:
 @register_figure("compress_loss_vs_sparsity", title="Loss against sparsity", section="compression", order=20)
 def loss_vs_sparsity(ctx: FigureContext) -> Figure:
     rows = compression_rows(ctx)
-    pruned = [r for r in rows if r["method"] in PRUNES]
+    pruned = [r for r in rows if r["method"] in PRUNE_METHODS]
     if not pruned:
         raise SkipFigure("no pruning jobs in this compression stage")
     dense = [{**r, "method": "prune", "sparsity": 0.0} for r in rows if r["method"] == "dense"]
@@ -61,7 +60,7 @@ def loss_vs_bits(ctx: FigureContext) -> Figure:
 @register_figure("compress_student_vs_teacher", title="Distilled students against teachers", section="compression",
                  order=40)
 def student_vs_teacher(ctx: FigureContext) -> Figure:
-    students = [r for r in compression_rows(ctx) if r["method"] in ("distill", "distill_baseline")]
+    students = [r for r in compression_rows(ctx) if r["method"] in STUDENT_METHODS]
     if not students:
         raise SkipFigure("no distillation jobs in this compression stage")
     return figures.student_vs_teacher(students)

@@ -1,6 +1,7 @@
 """Weight-only fake quantization (int2..int8, symmetric or asymmetric, per output channel or per group along the
-input axis) and quantization-aware training with a straight-through estimator. Activation fake-quant lives with
-the model (`scaling.models.layers.quantize_activations`), which applies it at every matmul input when asked.
+input axis) and quantization-aware training with a straight-through estimator. Which weights and how is one
+`WeightQuant` (scaling.compress.settings); activation fake-quant is `scaling.compress.activation_quant`, which the
+model applies at every matmul input through its generic input hook.
 
 Conventions (the same as qwix's, so the two agree bit for bit; see tests/compress/test_qwix_crosscheck.py):
 symmetric scale = absmax / (2^(b-1) - 0.5) and q = clip(round(w / scale), -2^(b-1), 2^(b-1) - 1), which uses all
@@ -15,14 +16,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from scaling.compress.params import Leaf, map_leaves
-
-Granularity = Literal["channel", "group"]
+from scaling.compress.settings import WeightQuant
 
 
 class Quantized(NamedTuple):
@@ -126,59 +126,26 @@ def leaf_axis(leaf: Leaf) -> tuple[int, ...]:
     return leaf.roles()[0]
 
 
-def _group_size(granularity: Granularity, group_size: int | None) -> int | None:
-    if granularity == "channel":
-        if group_size is not None:
-            raise ValueError("per-channel quantization takes no group_size (use granularity='group')")
-        return None
-    if granularity == "group":
-        if not group_size:
-            raise ValueError("group-wise quantization needs a group_size")
-        return group_size
-    raise ValueError(f"granularity must be 'channel' or 'group', got {granularity!r}")
-
-
-def fake_quantize_params(
-    params: Any,
-    bits: int,
-    granularity: Granularity = "channel",
-    group_size: int | None = None,
-    *,
-    symmetric: bool = True,
-    include_embedding: bool = False,
-    logical_axes: Any = None,
-    scale_dtype: Any = jnp.float16,
-) -> Any:
+def fake_quantize_params(params: Any, quant: WeightQuant, *, logical_axes: Any = None,
+                         scale_dtype: Any = jnp.float16) -> Any:
     """`params` with every quantizable matrix replaced by dequantize(quantize(w)), in its own dtype."""
-    g = _group_size(granularity, group_size)
 
     def fq(leaf: Leaf) -> Any:
-        if not leaf.is_matrix(include_embedding):
+        if not leaf.is_matrix(quant.include_embedding):
             return leaf.value
         ax = leaf_axis(leaf)
-        qt = quantize(leaf.value, bits, axis=ax, group_size=g, symmetric=symmetric, scale_dtype=scale_dtype)
+        qt = quantize(leaf.value, quant.bits, axis=ax, group_size=quant.group_size, symmetric=quant.symmetric,
+                      scale_dtype=scale_dtype)
         return dequantize(*qt, axis=ax).astype(leaf.value.dtype)
 
     return map_leaves(fq, params, logical_axes)
 
 
-def qat_params(
-    params: Any,
-    bits: int,
-    granularity: Granularity = "channel",
-    group_size: int | None = None,
-    *,
-    symmetric: bool = True,
-    include_embedding: bool = False,
-    logical_axes: Any = None,
-) -> Any:
+def qat_params(params: Any, quant: WeightQuant, *, logical_axes: Any = None) -> Any:
     """Fake-quantized params whose gradient passes straight through (w + stop_gradient(fq(w) - w)), for QAT.
 
-    Call it inside the loss: `loss(qat_params(p, 4), batch)`; the forward pass sees quantized weights and the
-    optimizer updates the float ones.
+    Call it inside the loss: `loss(qat_params(p, WeightQuant(4)), batch)`; the forward pass sees quantized
+    weights and the optimizer updates the float ones.
     """
-    fq = fake_quantize_params(
-        jax.lax.stop_gradient(params), bits, granularity, group_size,
-        symmetric=symmetric, include_embedding=include_embedding, logical_axes=logical_axes,
-    )
+    fq = fake_quantize_params(jax.lax.stop_gradient(params), quant, logical_axes=logical_axes)
     return jax.tree.map(lambda w, w_q: w + jax.lax.stop_gradient(w_q - w), params, fq)

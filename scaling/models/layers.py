@@ -7,6 +7,7 @@ metadata (one name per dimension) that the trainer maps onto a device mesh with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -48,24 +49,16 @@ def _dense_bwd(res: tuple[jax.Array, jax.Array], g_NxF: jax.Array) -> tuple[jax.
 dense.defvjp(_dense_fwd, _dense_bwd)
 
 
-def quantize_activations(x: jax.Array, bits: int = 8, axis: int = -1) -> jax.Array:
-    """Symmetric dynamic fake-quant of activations, one scale per token (absmax over `axis`), with a
-    straight-through gradient: x + stop_gradient(q(x) - x). What an int-`bits` activation matmul would see.
-
-    The absmax maps to +/-(2^(b-1) - 1), LLM.int8()'s convention: with the weights' +/-(2^(b-1) - 1/2) a negative
-    absmax would land on a rounding tie in every token, and which level it took would hang on the last ulp.
-    """
-    bound = 2 ** (bits - 1) - 1
-    absmax = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=axis, keepdims=True))
-    scale = jnp.maximum(absmax / bound, jnp.finfo(x.dtype).tiny)
-    x_q = jnp.clip(jnp.round(x / scale), -bound, bound) * scale
-    return x + jax.lax.stop_gradient(x_q - x)
+# A dense layer's optional input hook, x_NxD -> x_NxD (static: it lives in the graphdef, so None costs nothing).
+# Compression sets one to measure quantized-activation inference (scaling.compress.activation_quant); the model
+# itself knows no compression method.
+InputTransform = Callable[[jax.Array], jax.Array]
 
 
-def matmul_input(x_NxD: jax.Array, activation_bits: int | None) -> jax.Array:
-    """A dense layer's input as the matmul reads it: unchanged, or fake-quantized per token to `activation_bits`
-    (set on a model only to measure quantized-activation inference, see `ModelState.with_activation_bits`)."""
-    return x_NxD if activation_bits is None else quantize_activations(x_NxD, activation_bits)
+def matmul_input(x_NxD: jax.Array, transform: InputTransform | None) -> jax.Array:
+    """A dense layer's input as the matmul reads it: unchanged, or through `transform` (see
+    `ModelState.with_input_transform`)."""
+    return x_NxD if transform is None else transform(x_NxD)
 
 
 class RMSNorm(nnx.Module):
@@ -117,13 +110,13 @@ class CausalAttention(nnx.Module):
         self.scale = scale
         self.rope_theta = rope_theta
         self.compute_dtype = compute_dtype
-        self.activation_bits: int | None = None
+        self.input_transform: InputTransform | None = None
 
     def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
         dt = self.compute_dtype
         B, L, D = x_BxLxD.shape
         w_DxHx3K = self.w_qkv_DxHx3K[...].astype(dt)
-        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.activation_bits)
+        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.input_transform)
         qkv_BxLxHx3K = dense(x_NxD, w_DxHx3K.reshape(D, -1)).reshape(B, L, *w_DxHx3K.shape[1:])
         q_BxLxHxK, k_BxLxHxK, v_BxLxHxK = jnp.split(qkv_BxLxHx3K, 3, axis=-1)
         K = q_BxLxHxK.shape[-1]
@@ -132,7 +125,7 @@ class CausalAttention(nnx.Module):
         k_BxLxHxK = apply_rotary(k_BxLxHxK, cos_LxK2, sin_LxK2)
 
         out_BxLxHxK = causal_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK)
-        out_NxD = matmul_input(out_BxLxHxK.reshape(B * L, D), self.activation_bits)
+        out_NxD = matmul_input(out_BxLxHxK.reshape(B * L, D), self.input_transform)
         return dense(out_NxD, self.w_out_HxKxD[...].astype(dt).reshape(D, D)).reshape(B, L, D)
 
 
@@ -149,15 +142,15 @@ class MLP(nnx.Module):
             self.w_gate_DxF = param(rngs, (d_model, d_ff), std, ("embed", "mlp"), param_dtype)
         self.w_out_FxD = param(rngs, (d_ff, d_model), out_std, ("mlp", "embed"), param_dtype)
         self.compute_dtype = compute_dtype
-        self.activation_bits: int | None = None
+        self.input_transform: InputTransform | None = None
 
     def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
         dt = self.compute_dtype
         B, L, D = x_BxLxD.shape
-        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.activation_bits)
+        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.input_transform)
         h_NxF = dense(x_NxD, self.w_in_DxF[...].astype(dt))
         if self.kind == "swiglu":
             h_NxF = jax.nn.silu(dense(x_NxD, self.w_gate_DxF[...].astype(dt))) * h_NxF
         else:
             h_NxF = jax.nn.gelu(h_NxF)
-        return dense(matmul_input(h_NxF, self.activation_bits), self.w_out_FxD[...].astype(dt)).reshape(B, L, D)
+        return dense(matmul_input(h_NxF, self.input_transform), self.w_out_FxD[...].astype(dt)).reshape(B, L, D)

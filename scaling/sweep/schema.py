@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from scaling.compress.settings import CompressStageConfig  # the one compress/ import here: pure settings, no ops
 from scaling.config import (
     CheckpointConfig,
     DataConfig,
@@ -107,110 +108,6 @@ class FitStageConfig(Strict):
 class PlotStageConfig(Strict):
     formats: list[Literal["png", "svg"]] = Field(default_factory=lambda: ["png", "svg"])
     report: bool = True
-
-
-QUANTIZE_METHODS = ("quantize", "quantize_act", "qat")  # the methods whose value is weight bits
-COMPRESS_METHODS = ("prune", "prune_nm", "prune_heads", "prune_neurons", *QUANTIZE_METHODS, "distill")
-
-
-class SelectTrials(Strict):
-    """Explicit selection: these train trial ids."""
-
-    trials: list[str] = Field(min_length=1)
-
-
-class PruneSettings(Strict):
-    scope: Literal["layer", "global"] = "layer"
-    include_embedding: bool = False
-
-
-class QuantizeSettings(Strict):
-    granularity: Literal["channel", "group"] = "channel"
-    group_size: int | None = Field(default=None, gt=0, description="inputs per scale when granularity is group")
-    symmetric: bool = True
-    include_embedding: bool = False
-    activation_bits: int = Field(
-        default=8, ge=2, le=16, description="quantize_act jobs: every matmul input fake-quantized per token to this"
-    )
-
-    @model_validator(mode="after")
-    def _group(self) -> QuantizeSettings:
-        if (self.granularity == "group") != (self.group_size is not None):
-            raise ValueError("group_size is needed with granularity group, and only then")
-        return self
-
-
-class DistillSettings(Strict):
-    temperature: float = Field(default=2.0, gt=0)
-    alpha: float = Field(default=0.5, ge=0, le=1, description="weight of the KL term; 1 - alpha on the CE")
-    tokens: int | None = Field(default=None, gt=0, description="student training tokens; default the teacher's")
-    lr: float | None = Field(default=None, gt=0, description="student learning rate; default the teacher's")
-
-
-class CompressStageConfig(Strict):
-    """Compression-ratio sweeps from selected trained configurations (methods x ratios x configurations).
-
-    `methods` entries each name one method and its ratios: `{prune: [0.5, 0.75]}` (unstructured magnitude
-    sparsity), `{prune_nm: ["2:4"]}`, `{prune_heads: [0.25]}`, `{prune_neurons: [0.25]}`, `{quantize: [8, 4]}`
-    (weight-only PTQ bits), `{quantize_act: [8, 4]}` (the same weights, activations at
-    `quantize.activation_bits`: W8A8 and W4A8 by default), `{qat: [4]}` (quantization-aware fine-tuning for
-    `recovery_tokens`), `{distill: [xs]}` (student sizes: presets or dims).
-    """
-
-    select: Literal["best_per_budget", "frontier"] | SelectTrials = "best_per_budget"
-    max_configs: int = Field(default=2, ge=1)
-    methods: list[dict[str, list[Any]]] = Field(min_length=1)
-    recovery_tokens: int = Field(default=0, ge=0, description="masked fine-tuning after pruning; QAT length")
-    recovery_lr_scale: float = Field(default=0.1, gt=0, description="fine-tuning lr = this x the trial's lr")
-    eval_batches: int = Field(default=8, gt=0)
-    prune: PruneSettings = Field(default_factory=PruneSettings)
-    quantize: QuantizeSettings = Field(default_factory=QuantizeSettings)
-    distill: DistillSettings = Field(default_factory=DistillSettings)
-
-    @field_validator("methods")
-    @classmethod
-    def _methods_valid(cls, methods: list[dict[str, list[Any]]]) -> list[dict[str, list[Any]]]:
-        for i, entry in enumerate(methods):
-            if len(entry) != 1:
-                raise ValueError(f"methods[{i}]: one method per entry, e.g. {{prune: [0.5]}}; got {sorted(entry)}")
-            (name, ratios), = entry.items()
-            where = f"methods[{i}].{name}"
-            if name not in COMPRESS_METHODS:
-                raise ValueError(f"methods[{i}]: unknown method {name!r}; valid: {', '.join(COMPRESS_METHODS)}")
-            if not ratios:
-                raise ValueError(f"{where}: give at least one value")
-            for r in ratios:
-                _check_ratio(name, r, where)
-        return methods
-
-    @model_validator(mode="after")
-    def _qat_needs_tokens(self) -> CompressStageConfig:
-        if any("qat" in e for e in self.methods) and self.recovery_tokens == 0:
-            raise ValueError("methods: qat fine-tunes for recovery_tokens; set recovery_tokens > 0")
-        return self
-
-
-def _check_ratio(name: str, r: Any, where: str) -> None:
-    """One method's value: a sparsity in [0, 1), bits in 2..8, "N:M", or a student size."""
-    if name in ("prune", "prune_heads", "prune_neurons"):
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1:
-            raise ValueError(f"{where}: sparsity must be a number in [0, 1), got {r!r}")
-    elif name in QUANTIZE_METHODS:
-        if isinstance(r, bool) or not isinstance(r, int) or not 2 <= r <= 8:
-            raise ValueError(f"{where}: bits must be an integer from 2 to 8, got {r!r}")
-    elif name == "prune_nm":
-        parts = str(r).split(":")
-        if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 0 < int(parts[0]) < int(parts[1]):
-            raise ValueError(f"{where}: give N:M as a string with 0 < N < M, e.g. \"2:4\"; got {r!r}")
-    elif name == "distill":
-        fields = {"size": r} if isinstance(r, str) else r
-        if not isinstance(fields, dict):
-            raise ValueError(f"{where}: a student is a size preset or dims, got {r!r}")
-        try:
-            ModelConfig.model_validate(fields)
-        except ValueError as exc:
-            first = exc.errors()[0] if hasattr(exc, "errors") else {"msg": str(exc)}
-            raise ValueError(f"{where}: student {r!r}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 class StagesConfig(Strict):

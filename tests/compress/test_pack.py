@@ -10,6 +10,7 @@ import pytest
 
 from scaling.compress.pack import pack, pack_bits, pack_params, packed_size_bytes, unpack, unpack_bits
 from scaling.compress.quantize import dequantize, quantize
+from scaling.compress.settings import WeightQuant
 
 
 def test_int4_packs_two_per_byte_low_nibble_first():
@@ -69,20 +70,20 @@ def test_packed_int4_model_size_counted_by_hand(toy_state, dims):
     #   w_in, w_gate one per mlp = 24 each; w_out one per embed = 16: 96 + 16 + 48 + 16 = 176 -> 352 bytes.
     # Two layers: 2 * (1600 + 352) = 3904. Norms stay float32: 5 * 16 * 4 = 320. The embedding is not quantized
     # by default: 32 * 16 * 4 = 2048. Total 3904 + 320 + 2048 = 6272.
-    assert packed_size_bytes(toy_state, 4) == 6272
+    assert packed_size_bytes(toy_state, WeightQuant(4)) == 6272
     # Group-wise, g = 8 along the input: q, k, v 16/8 * 32 = 64 scales each, o 32/8 * 16 = 64,
     #   w_in, w_gate 16/8 * 24 = 48 each, w_out 24/8 * 16 = 48: 400 scales -> 800 bytes per layer.
     #   2 * (1600 + 800) + 320 + 2048 = 7168.
-    assert packed_size_bytes(toy_state, 4, "group", 8) == 7168
+    assert packed_size_bytes(toy_state, WeightQuant(4, "group", 8)) == 7168
     # Embedding quantized as well: 512 weights -> 256 bytes, 32 row scales -> 64 bytes, instead of 2048.
-    assert packed_size_bytes(toy_state, 4, include_embedding=True) == 6272 - 2048 + 256 + 64
+    assert packed_size_bytes(toy_state, WeightQuant(4, include_embedding=True)) == 6272 - 2048 + 256 + 64
     # Asymmetric adds the zero points, packed at 4 bits: 176 per layer -> 88 bytes.
-    assert packed_size_bytes(toy_state, 4, symmetric=False) == 6272 + 2 * 88
+    assert packed_size_bytes(toy_state, WeightQuant(4, symmetric=False)) == 6272 + 2 * 88
 
 
 def test_pack_params_keeps_unquantized_leaves_and_packs_matrices(toy_dict):
     params, axes = toy_dict
-    packed = pack_params(params, 3, logical_axes=axes)
+    packed = pack_params(params, WeightQuant(3), logical_axes=axes)
     assert packed["final_norm"] is params["final_norm"]
     w = packed["blocks"][0]["mlp"]["w_out_FxD"]
     assert w.shape == params["blocks"][0]["mlp"]["w_out_FxD"].shape and w.bits == 3

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from scaling.compress.activation_quant import quantize_activations
 from scaling.compress.params import leaves
 from scaling.compress.quantize import (
     dequantize,
@@ -15,7 +16,7 @@ from scaling.compress.quantize import (
     qat_params,
     quantize,
 )
-from scaling.models.layers import quantize_activations
+from scaling.compress.settings import QuantizeSettings, WeightQuant
 
 BITS = [2, 3, 4, 8]
 EPS = float(np.finfo(np.float32).eps)
@@ -91,7 +92,7 @@ def test_group_scales_follow_the_input_axis_and_multi_axis_inputs_merge():
 
 @pytest.mark.parametrize("granularity,group_size", [("channel", None), ("group", 8)])
 def test_fake_quantize_params_touches_matrices_only(toy_state, granularity, group_size):
-    fq = fake_quantize_params(toy_state, 4, granularity, group_size)
+    fq = fake_quantize_params(toy_state, WeightQuant(4, granularity, group_size))
     before = {lf.name: lf for lf in leaves(toy_state)}
     for lf in leaves(fq):
         old = before[lf.name]
@@ -111,18 +112,23 @@ def test_fake_quantize_params_touches_matrices_only(toy_state, granularity, grou
 
 
 def test_fake_quantize_includes_embedding_when_asked(toy_state):
-    fq = fake_quantize_params(toy_state, 8, include_embedding=True)
+    fq = fake_quantize_params(toy_state, WeightQuant(8, include_embedding=True))
     assert not np.array_equal(fq["embed_VxD"][...], toy_state["embed_VxD"][...])
     np.testing.assert_allclose(fq["embed_VxD"][...], toy_state["embed_VxD"][...], atol=0.05)
 
 
 def test_granularity_arguments_are_checked(toy_state):
     with pytest.raises(ValueError, match="needs a group_size"):
-        fake_quantize_params(toy_state, 4, "group")
+        WeightQuant(4, "group")
     with pytest.raises(ValueError, match="takes no group_size"):
-        fake_quantize_params(toy_state, 4, "channel", 8)
+        WeightQuant(4, "channel", 8)
     with pytest.raises(ValueError, match="bits"):
-        fake_quantize_params(toy_state, 1)
+        WeightQuant(1)
+    with pytest.raises(ValueError, match="granularity"):
+        WeightQuant(4, "tensor")
+    # the stage's settings at some bits are exactly the WeightQuant the ops take
+    settings = QuantizeSettings(granularity="group", group_size=8, symmetric=False)
+    assert settings.weights(3) == WeightQuant(3, "group", 8, symmetric=False)
 
 
 def test_qat_forward_is_quantized_and_gradient_passes_straight_through(toy_dict):
@@ -133,8 +139,8 @@ def test_qat_forward_is_quantized_and_gradient_passes_straight_through(toy_dict)
         w = p["blocks"][0]["mlp"]["w_in_DxF"]
         return jnp.sum(jnp.tanh(x @ w)) + jnp.sum(p["final_norm"] ** 2)
 
-    fq = fake_quantize_params(params, 4, logical_axes=axes)
-    value, grads = jax.jit(jax.value_and_grad(lambda p: loss(qat_params(p, 4, logical_axes=axes))))(params)
+    fq = fake_quantize_params(params, WeightQuant(4), logical_axes=axes)
+    value, grads = jax.jit(jax.value_and_grad(lambda p: loss(qat_params(p, WeightQuant(4), logical_axes=axes))))(params)
     want_value, want_grads = jax.value_and_grad(loss)(fq)
     assert value == pytest.approx(float(want_value), rel=1e-6)
     for g, want in zip(jax.tree.leaves(grads), jax.tree.leaves(want_grads), strict=True):

@@ -8,8 +8,8 @@ import pytest
 
 from scaling.compress.jobs import plan_jobs
 from scaling.compress.select import select
+from scaling.compress.settings import CompressStageConfig
 from scaling.errors import UserError
-from scaling.sweep.schema import CompressStageConfig
 
 
 def _row(tid, budget, n, d, loss):
