@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from scaling.errors import UserError
 from scaling.sweep.schema import SweepConfig
-from scaling.sweep.store import STORE_NAME, Store, StoreSink, TrialRow, worker_id
+from scaling.sweep.store import STORE_NAME, Store, StoreSink, TrialRow
 
 COMPRESS_DIR = "compress"
 SUMMARY_FILE = "compress.json"
@@ -33,46 +32,34 @@ def _row_dict(row: TrialRow, sources: dict[str, TrialRow], param_count: str) -> 
 
 def _run_jobs(store: Store, run_dir: Path, stop: threading.Event | None, max_attempts: int, stale_s: float
               ) -> dict[str, list[str]]:
-    """Claim -> run -> record until no compression job is runnable; one loaded model at a time, reused."""
-    from scaling.compress.execute import run_job
+    """Claim -> run -> record until no compression job is runnable, with the sweep's one loop (`runner.work`);
+    one loaded model at a time, reused across the jobs of its source (they are queued grouped by source)."""
+    from scaling.compress import execute
     from scaling.compress.jobs import CompressJob
     from scaling.compress.model_io import load_trained
-    from scaling.sweep.runner import Heartbeat, trial_dir
+    from scaling.sweep.runner import Outcome, trial_dir, work
 
-    me = worker_id()
-    report: dict[str, list[str]] = {"ran": [], "failed": [], "interrupted": []}
-    loaded, loaded_id, base_cache = None, None, {}
-    while not (stop is not None and stop.is_set()):
-        row = store.claim(me, kind="compress", max_attempts=max_attempts, stale_s=stale_s)
-        if row is None:
-            if not store.pending(kind="compress", max_attempts=max_attempts):
-                break
-            time.sleep(1.0)  # another worker holds the rest
-            continue
+    held: dict[str, Any] = {"source": None, "model": None}  # the loaded source model, kept across rows
+    base_cache: dict[tuple[str, int], float] = {}
+
+    def run_one(row: TrialRow) -> Outcome:
         source = store.trial(row.parent)
         job = CompressJob.from_config(row.config, source.label)
+        if held["source"] != source.id:
+            held.update(source=None, model=None)  # drop the previous model before loading the next
+            held["model"] = load_trained(source.config, trial_dir(run_dir, source.id) / "checkpoints")
+            held["source"] = source.id
+        sink = StoreSink(store, row.id)
         try:
-            with Heartbeat(store.path, row.id, me):
-                if loaded_id != source.id:
-                    loaded = load_trained(source.config, trial_dir(run_dir, source.id) / "checkpoints")
-                    loaded_id = source.id
-                result = run_job(loaded, job, run_dir / COMPRESS_DIR / row.id, sinks=[StoreSink(store, row.id)],
-                                 stop=stop, base_cache=base_cache, teacher_tokens=source.tokens)
-        except UserError as exc:
-            store.finish(row.id, "failed", error=str(exc))
-            raise
-        except Exception:
-            store.finish(row.id, "failed", error=traceback.format_exc()[-4000:])
-            report["failed"].append(row.id)
-            continue
+            result = execute.run_job(held["model"], job, run_dir / COMPRESS_DIR / row.id, sinks=[sink], stop=stop,
+                                     base_cache=base_cache, teacher_tokens=source.tokens)
+        finally:
+            sink.close()
         status = result.pop("status")
-        if status == "interrupted":
-            store.release(row.id)
-            report["interrupted"].append(row.id)
-            break
-        store.finish(row.id, status, result=result, error=result.get("reason"))
-        (report["ran"] if status == "done" else report["failed"]).append(row.id)
-    return report
+        return Outcome(status, result, result.get("reason"))
+
+    report = work(store, "compress", run_one, stop=stop, max_attempts=max_attempts, stale_s=stale_s, poll_s=1.0)
+    return {"ran": report.ran, "failed": report.failed, "interrupted": report.released}
 
 
 def run(run_dir: Path, sweep: SweepConfig, *, stop: threading.Event | None = None) -> dict[str, Any]:

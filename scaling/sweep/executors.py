@@ -13,15 +13,15 @@ import sys
 import threading
 from pathlib import Path
 
-from scaling.sweep.runner import WorkerReport, work
+from scaling.sweep.runner import WorkerReport, train_worker
 from scaling.sweep.schema import ExecutorConfig
 
 
 def run_local(run_dir: Path, cfg: ExecutorConfig, stop: threading.Event | None,
               show_progress: bool | None = None) -> WorkerReport:
     """Trials one after another in this process."""
-    return work(run_dir, max_attempts=cfg.max_attempts, stale_s=cfg.stale_after_s, stop=stop,
-                show_progress=show_progress)
+    return train_worker(run_dir, max_attempts=cfg.max_attempts, stale_s=cfg.stale_after_s, stop=stop,
+                        show_progress=show_progress)
 
 
 def worker_command(run_dir: Path, cfg: ExecutorConfig) -> list[str]:

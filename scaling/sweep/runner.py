@@ -1,5 +1,8 @@
-"""Claim -> run -> record: the loop every worker runs against a sweep's store.
+"""Claim -> run -> record: the one loop every worker runs against a sweep's store, for every job kind.
 
+`work(store, kind, run_one)` claims rows of one kind, runs each with `run_one(row) -> Outcome` under a
+heartbeat, and records how it ended; training passes `run_trial`, the compression stage its own job runner
+(scaling/stages/compress_stage.py), so both share the failure, interruption and polling behaviour.
 Workers share nothing but the SQLite store and the run directory, so the same loop serves the in-process
 executor, K local worker processes, or workers started by a cluster scheduler.
 """
@@ -9,8 +12,10 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scaling.config import TrainConfig
 from scaling.errors import UserError
@@ -30,9 +35,27 @@ def branch_dir(run_dir: Path, trial_id: str) -> Path:
 
 @dataclass
 class WorkerReport:
+    """What one worker's loop did: rows recorded (done or diverged), rows failed, and whether it was stopped
+    (`released`: the row it gave back to the queue)."""
+
     ran: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     interrupted: bool = False
+    released: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """How one claimed row ended, for the loop to record: `status` is a store status (done, diverged, failed)
+    or "interrupted" (the row is released, not finished); `artifacts` are (kind, path) added after it is."""
+
+    status: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    artifacts: Sequence[tuple[str, Path]] = ()
+
+
+RunOne = Callable[[TrialRow], Outcome]
 
 
 class Heartbeat:
@@ -59,9 +82,9 @@ class Heartbeat:
         self._thread.join()
 
 
-def run_trial(store: Store, run_dir: Path, trial: TrialRow, worker: str, stop: threading.Event | None,
-              show_progress: bool | None = None) -> str:
-    """Train one claimed trial and record how it ended; returns the final status."""
+def run_trial(store: Store, run_dir: Path, trial: TrialRow, stop: threading.Event | None = None,
+              show_progress: bool | None = None) -> Outcome:
+    """Train one claimed trial (WSD branches start from their parent's checkpoint) and say how it ended."""
     cfg = TrainConfig.model_validate(trial.config)
     children = [t for t in store.trials() if t.parent == trial.id and t.branch_step]
     branch = BranchSpec(save_at={c.branch_step: branch_dir(run_dir, c.id) for c in children})
@@ -72,46 +95,71 @@ def run_trial(store: Store, run_dir: Path, trial: TrialRow, worker: str, stop: t
     directory.mkdir(parents=True, exist_ok=True)
     sinks = [StoreSink(store, trial.id), TensorBoardSink(directory / "tb")]
     try:
-        with Heartbeat(store.path, trial.id, worker):
-            result = train(cfg, directory, sinks=sinks, stop=stop, branch=branch, show_progress=show_progress)
-    except UserError as exc:
-        store.finish(trial.id, "failed", error=str(exc))
-        raise
-    except Exception:
-        store.finish(trial.id, "failed", error=traceback.format_exc()[-4000:])
-        return "failed"
+        result = train(cfg, directory, sinks=sinks, stop=stop, branch=branch, show_progress=show_progress)
     finally:
         for sink in sinks:
             sink.close()
-    if result.status == "interrupted":
-        store.release(trial.id)
+    return Outcome(result.status, result.to_dict(), result.reason,
+                   artifacts=(("checkpoints", directory / "checkpoints"), ("tensorboard", directory / "tb")))
+
+
+def run_claimed(store: Store, row: TrialRow, worker: str, run_one: RunOne) -> str:
+    """Run one claimed row under a heartbeat and record it; returns its status ("interrupted": released).
+
+    A UserError is recorded as the row's failure and re-raised (the user must fix something); any other
+    exception is recorded with its traceback and the loop goes on to the next row.
+    """
+    try:
+        with Heartbeat(store.path, row.id, worker):
+            outcome = run_one(row)
+    except UserError as exc:
+        store.finish(row.id, "failed", error=str(exc))
+        raise
+    except Exception:
+        store.finish(row.id, "failed", error=traceback.format_exc()[-4000:])
+        return "failed"
+    if outcome.status == "interrupted":
+        store.release(row.id)
         return "interrupted"
-    store.finish(trial.id, result.status, result=result.to_dict(), error=result.reason)
-    store.add_artifact("checkpoints", directory / "checkpoints", trial=trial.id)
-    store.add_artifact("tensorboard", directory / "tb", trial=trial.id)
-    return result.status
+    store.finish(row.id, outcome.status, result=outcome.result, error=outcome.error)
+    for kind, path in outcome.artifacts:
+        store.add_artifact(kind, path, trial=row.id)
+    return outcome.status
 
 
-def work(run_dir: Path, *, kind: str = "train", max_attempts: int = 2, stale_s: float = 120.0,
-         stop: threading.Event | None = None, show_progress: bool | None = None, poll_s: float = 2.0
-         ) -> WorkerReport:
-    """Claim and run trials until none is runnable (or `stop` is set)."""
-    store = Store(Path(run_dir) / STORE_NAME)
+def work(store: Store, kind: str, run_one: RunOne, *, stop: threading.Event | None = None, max_attempts: int = 2,
+         stale_s: float = 120.0, poll_s: float = 2.0) -> WorkerReport:
+    """Claim and run rows of `kind` until none is runnable (or `stop` is set).
+
+    When nothing is claimable but rows are still pending (other workers hold them, or a branch waits for its
+    parent), it polls every `poll_s` seconds; a run that reports "interrupted" is given back and ends the loop.
+    """
     me = worker_id()
     report = WorkerReport()
-    try:
-        while not (stop is not None and stop.is_set()):
-            trial = store.claim(me, kind=kind, max_attempts=max_attempts, stale_s=stale_s)
-            if trial is None:
-                if not store.pending(kind=kind, max_attempts=max_attempts):
-                    break
-                time.sleep(poll_s)  # others are running what is left, or a branch waits for its parent
-                continue
-            status = run_trial(store, Path(run_dir), trial, me, stop, show_progress)
-            if status == "interrupted":
-                report.interrupted = True
+    while not (stop is not None and stop.is_set()):
+        row = store.claim(me, kind=kind, max_attempts=max_attempts, stale_s=stale_s)
+        if row is None:
+            if not store.pending(kind=kind, max_attempts=max_attempts):
                 break
-            (report.failed if status == "failed" else report.ran).append(trial.id)
+            time.sleep(poll_s)
+            continue
+        status = run_claimed(store, row, me, run_one)
+        if status == "interrupted":
+            report.interrupted = True
+            report.released.append(row.id)
+            break
+        (report.failed if status == "failed" else report.ran).append(row.id)
+    return report
+
+
+def train_worker(run_dir: Path, *, max_attempts: int = 2, stale_s: float = 120.0,
+                 stop: threading.Event | None = None, show_progress: bool | None = None, poll_s: float = 2.0
+                 ) -> WorkerReport:
+    """The training worker: `work` over the run directory's train trials, each run by `run_trial`."""
+    run_dir = Path(run_dir)
+    store = Store(run_dir / STORE_NAME)
+    try:
+        return work(store, "train", lambda row: run_trial(store, run_dir, row, stop, show_progress), stop=stop,
+                    max_attempts=max_attempts, stale_s=stale_s, poll_s=poll_s)
     finally:
         store.close()
-    return report

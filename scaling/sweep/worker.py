@@ -15,12 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-attempts", type=int, default=2)
     parser.add_argument("--stale-after-s", type=float, default=120.0)
     args = parser.parse_args(argv)
-    from scaling.sweep.runner import work
+    from scaling.sweep.runner import train_worker
     from scaling.train.run import stop_on_sigint
 
     try:
-        report = work(args.run_dir, max_attempts=args.max_attempts, stale_s=args.stale_after_s,
-                      stop=stop_on_sigint(), show_progress=False)
+        report = train_worker(args.run_dir, max_attempts=args.max_attempts, stale_s=args.stale_after_s,
+                              stop=stop_on_sigint(), show_progress=False)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return UserError.exit_code
