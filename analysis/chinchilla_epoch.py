@@ -14,9 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from analysis.paths import parser, require
+from scaling.accounting import tokens_for_compute
 
 EPOCH_FILE = "epoch_chinchilla_svg_extracted_data.csv"
 # README of the reference data: Epoch's summed-Huber result, its bootstrap SEs, and Hoffmann et al.'s constants.
@@ -31,7 +30,7 @@ def load_points(data_dir: Path) -> list[dict[str, Any]]:
         rows = [(float(r["Model Size"]), float(r["Training FLOP"]), float(r["loss"])) for r in csv.DictReader(fh)]
     rows.sort(key=lambda r: r[2])
     kept = rows[:-5]
-    return [{"label": f"N={n:.3g}", "size": f"{n:.2g}", "N": n, "D": c / (6 * n), "C": c, "loss": loss}
+    return [{"label": f"N={n:.3g}", "size": f"{n:.2g}", "N": n, "D": tokens_for_compute(c, n), "C": c, "loss": loss}
             for n, c, loss in kept]
 
 
@@ -43,23 +42,19 @@ def fit(points: list[dict[str, Any]], bootstrap: int = 200, method: str = "huber
                    law="chinchilla", method=method, bootstrap=bootstrap, seed=seed)
 
 
-def fit_json(points: list[dict[str, Any]], result: Any) -> dict[str, Any]:
-    """fit.json-shaped data (laws, compute-optimal table with bootstrap intervals) for the plotting library."""
-    from scaling.fit.laws import chinchilla_compute_optimal
+def fit_report(points: list[dict[str, Any]], result: Any) -> Any:
+    """The fit as a FitReport (points with N as Epoch digitised it, the law, its compute-optimal table), which
+    is what the plotting library draws."""
+    from scaling.fit.allocation import compute_optimal_table
+    from scaling.fit.points import Conventions, PointsTable, ResultRow
+    from scaling.fit.report import FitReport
 
-    samples = result.bootstrap_samples or {}
-    rows = []
-    for c in np.geomspace(1e18, 1e25, 15):
-        best = chinchilla_compute_optimal(result.params, c)
-        row = {"C": float(c), "N_opt": float(best["N_opt"]), "D_opt": float(best["D_opt"]),
-               "loss": float(best["loss_opt"]), "N_opt_interval": None, "D_opt_interval": None}
-        if samples:
-            draws = chinchilla_compute_optimal({k: samples[k] for k in HOFFMANN}, c)
-            for key in ("N_opt", "D_opt"):
-                row[f"{key}_interval"] = np.nanpercentile(draws[key], [2.5, 97.5]).tolist()
-        rows.append(row)
-    return {"conventions": {"N": "total", "D": "tokens", "C": "6ND"}, "points": points,
-            "laws": {"chinchilla": result.to_dict()}, "compute_optimal": rows, "errors": {}}
+    conv = Conventions(params="total", compute="6nd", loss="loss", source="Epoch's digitised points",
+                       params_as_given=True)
+    rows = tuple(ResultRow(trial=f"p{i}", label=p["label"], size=p["size"], budget="", n_total=p["N"],
+                           n_non_embedding=p["N"], d=p["D"], loss=p["loss"]) for i, p in enumerate(points))
+    table = PointsTable(rows, conv)
+    return FitReport(points=table, laws={"chinchilla": result}, compute_optimal=compute_optimal_table(result, table))
 
 
 def table(result: Any) -> list[dict[str, Any]]:
@@ -74,11 +69,13 @@ def table(result: Any) -> list[dict[str, Any]]:
 
 def write_outputs(out: Path, points: list[dict[str, Any]], result: Any) -> dict[str, Any]:
     """params.json, params.md and the fit figures (contours, residuals, N_opt/D_opt) under `out`."""
-    from scaling.plots import FigureContext, render_figures
+    from scaling.plots.context import FigureContext
+    from scaling.plots.render import render_figures
 
     out.mkdir(parents=True, exist_ok=True)
     rows = table(result)
-    (out / "fit.json").write_text(json.dumps(fit_json(points, result), indent=1, default=float))
+    report = fit_report(points, result)
+    report.write(out)
     (out / "params.json").write_text(json.dumps({"rows": rows, "objective": result.objective}, indent=1,
                                                 default=float))
     lines = ["| param | ours | 95% interval | SE | Epoch | Epoch SE | Hoffmann |", "|---|---|---|---|---|---|---|"]
@@ -88,7 +85,7 @@ def write_outputs(out: Path, points: list[dict[str, Any]], result: Any) -> dict[
         lines.append(f"| {r['param']} | {r['ours']:.4g} | {iv} | {se} | {r['epoch']} | {r['epoch_se']} "
                      f"| {r['hoffmann']} |")
     (out / "params.md").write_text("\n".join(lines) + f"\n\nobjective {result.objective:.7e}\n")
-    ctx = FigureContext(fit=fit_json(points, result), points=points)
+    ctx = FigureContext(report=report)
     rendered = render_figures(ctx, out / "figures", names=["fit_contours", "residuals", "compute_optimal"],
                               strict=True)
     return {"table": rows, "figures": [str(p) for r in rendered for p in r.paths]}

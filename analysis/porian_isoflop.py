@@ -67,7 +67,11 @@ def analyse(data_dir: Path) -> list[dict[str, Any]]:
 
 def write_outputs(out: Path, data_dir: Path, rows: list[dict[str, Any]]) -> None:
     """exponents.json / exponents.md and one IsoFLOP figure per RefinedWeb configuration."""
-    from scaling.plots import FigureContext, render_figures
+    from scaling import fit as fitlib
+    from scaling.fit.points import Conventions, PointsTable, ResultRow
+    from scaling.fit.report import FitReport
+    from scaling.plots.context import FigureContext
+    from scaling.plots.render import render_figures
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "exponents.json").write_text(json.dumps(rows, indent=1))
@@ -84,11 +88,20 @@ def write_outputs(out: Path, data_dir: Path, rows: list[dict[str, Any]]) -> None
         sel = points
         for k in KEYS:
             sel = sel[sel[k] == r[k]]
-        pts = [{"N": float(p.n), "D": float(p.t), "C": float(p.flops), "budget": float(p.flops), "loss": float(p.loss),
-                "size": f"{p.n:.2g}"} for p in sel.itertuples()]
-        fit = {"points": pts, "isoflop": {"budgets": r["minima"], "a": r["a"]}}
+        conv = Conventions(params="total", compute="exact", loss="loss", source="Porian et al.'s IsoFLOP points",
+                           params_as_given=True)
+        table = PointsTable(tuple(
+            ResultRow(trial=f"p{i}", label=f"{p.n:.2g}", size=f"{p.n:.2g}", budget=f"C{p.flops:.2g}",
+                      n_total=float(p.n), n_non_embedding=float(p.n), d=float(p.t), loss=float(p.loss),
+                      c_exact=float(p.flops), budget_kind="isoflop", budget_value=float(p.flops))
+            for i, p in enumerate(sel.itertuples())), conv)
+        # The figure shows the library's approach 2 (parabolas of L in ln N); the table above is the paper's
+        # procedure (parabolas of ln L in ln N), so the figure's title exponent can differ in the third digit.
+        iso = fitlib.isoflop_approach(n=table.n, d=table.d, loss=table.loss, flops=table.budget_compute())
+        report = FitReport(points=table, isoflop=iso)
         name = "_".join(str(r[k]) for k in KEYS[1:5])
-        for item in render_figures(FigureContext(fit=fit), out / "figures" / name, names=["isoflop"], strict=True):
+        for item in render_figures(FigureContext(report=report), out / "figures" / name, names=["isoflop"],
+                                   strict=True):
             print(item.name, [str(p) for p in item.paths])
 
 

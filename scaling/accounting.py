@@ -20,9 +20,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from scaling.config import ModelConfig
+import numpy as np
+
+if TYPE_CHECKING:  # a type only: `scaling fit` imports this module and should not pay for the config schema
+    from scaling.config import ModelConfig
+
+ComputeConvention = Literal["6nd", "exact"]
+COMPUTE_CONVENTIONS: tuple[str, ...] = ("6nd", "exact")
+FLOPS_PER_PARAM_TOKEN = 6.0  # Kaplan et al. 2020, Hoffmann et al. 2022: forward 2N + backward 4N per token
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,30 @@ class FlopCounts:
     forward_exact: float
     train_exact: float
     forward_breakdown: dict[str, float] = field(default_factory=dict)
+
+
+def compute(n: Any, d: Any, convention: ComputeConvention = "6nd", flops_per_token: Any = None) -> Any:
+    """Training compute C of N parameters on D tokens: `6nd` = 6 N D, `exact` = the exact FLOPs per token x D.
+
+    The only place 6ND is written. `exact` needs `flops_per_token` (e.g. `flops_per_token(cfg, L).train_exact`);
+    arrays broadcast and come back as float64 arrays, scalars as floats.
+    """
+    d_arr = np.asarray(d, dtype=np.float64)
+    if convention == "6nd":
+        out = FLOPS_PER_PARAM_TOKEN * np.asarray(n, dtype=np.float64) * d_arr
+    elif convention == "exact":
+        if flops_per_token is None:
+            raise ValueError("compute(convention='exact') needs flops_per_token (the exact training FLOPs per token)")
+        out = np.asarray(flops_per_token, dtype=np.float64) * d_arr
+    else:
+        raise ValueError(f"unknown compute convention {convention!r}; valid: {', '.join(COMPUTE_CONVENTIONS)}")
+    return float(out) if out.ndim == 0 else out
+
+
+def tokens_for_compute(c: Any, n: Any) -> Any:
+    """D with 6 N D = C: the tokens a budget of C FLOPs buys a model of N parameters (the inverse of `compute`)."""
+    out = np.asarray(c, dtype=np.float64) / (FLOPS_PER_PARAM_TOKEN * np.asarray(n, dtype=np.float64))
+    return float(out) if out.ndim == 0 else out
 
 
 def _vocab(cfg: ModelConfig) -> int:
@@ -78,8 +109,8 @@ def flops_per_token(cfg: ModelConfig, seq_len: int) -> FlopCounts:
     }
     forward = float(sum(breakdown.values()))
     return FlopCounts(
-        six_n=6.0 * counts.non_embedding,
-        six_n_total=6.0 * counts.total,
+        six_n=FLOPS_PER_PARAM_TOKEN * counts.non_embedding,
+        six_n_total=FLOPS_PER_PARAM_TOKEN * counts.total,
         forward_exact=forward,
         train_exact=3.0 * forward,
         forward_breakdown={k: float(v) for k, v in breakdown.items()},

@@ -7,6 +7,7 @@ Each stage reads what the earlier ones left in the run directory and its store, 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,6 @@ from scaling.sweep.schema import SweepConfig
 from scaling.sweep.store import STORE_NAME, Store
 
 SWEEP_FILE = "sweep.yaml"
-STAGE_ORDER = ("fit", "compress", "plot")  # plots last, so they show what compression produced
 
 
 @dataclass
@@ -82,17 +82,36 @@ def run_pipeline(
     return result
 
 
+def _fit(run_dir: Path, sweep: SweepConfig) -> dict[str, Any]:
+    from scaling.stages import fit_stage
+
+    return fit_stage.run(run_dir, sweep)
+
+
+def _compress(run_dir: Path, sweep: SweepConfig) -> dict[str, Any]:
+    from scaling.stages import compress_stage  # loads JAX: imported only when a sweep compresses
+
+    return compress_stage.run(run_dir, sweep)
+
+
+def _plot(run_dir: Path, sweep: SweepConfig) -> dict[str, Any]:
+    from scaling.stages import plot_stage
+
+    return plot_stage.run(run_dir, sweep)
+
+
+# The stages after training, in order; plots last, so they show what compression produced. Each reads the run
+# directory (the points table, the fit report) and writes its own output, so each also runs alone.
+STAGES: dict[str, Callable[[Path, SweepConfig], dict[str, Any]]] = {"fit": _fit, "compress": _compress, "plot": _plot}
+
+
 def run_stages(run_dir: Path, sweep: SweepConfig, only: set[str] | None = None) -> dict[str, Any]:
     """fit -> compress -> plot, each when the sweep asks for it (and `only` allows it)."""
-    import importlib
-
     outputs: dict[str, Any] = {}
-    wanted = only or set(STAGE_ORDER)
-    for name in STAGE_ORDER:
-        if getattr(sweep.stages, name) is None or name not in wanted:
+    for name, stage in STAGES.items():
+        if getattr(sweep.stages, name) is None or (only is not None and name not in only):
             continue
-        module = importlib.import_module(f"scaling.stages.{name}_stage")
-        outputs[name] = module.run(run_dir, sweep)
+        outputs[name] = stage(run_dir, sweep)
     return outputs
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -19,15 +20,17 @@ def _formats(values: list[str]) -> list[str]:
     return values or list(FORMATS)
 
 
-def _loss_metric(run_dir: Path) -> str:
-    """The loss the run's fit stage uses (from its sweep.yaml), val_loss when unknown."""
+def _conventions(run_dir: Path) -> Any:
+    """The conventions the run's fit stage uses (its sweep.yaml's stages.fit), for figures drawn before a fit."""
+    from scaling.fit.points import DEFAULT_CONVENTIONS, Conventions
     from scaling.yamlio import load_file
 
     try:
-        data = load_file(run_dir / "sweep.yaml")
-        return ((data.get("stages") or {}).get("fit") or {}).get("loss") or "val_loss"
-    except Exception:
-        return "val_loss"
+        fit = ((load_file(run_dir / "sweep.yaml").get("stages") or {}).get("fit") or {})
+    except Exception:  # no or unreadable sweep.yaml: a bare store still plots with the defaults
+        return DEFAULT_CONVENTIONS
+    return Conventions(params=fit.get("params", "non_embedding"), compute=fit.get("compute", "6nd"),
+                       loss=fit.get("loss", "val_loss"))
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +49,7 @@ def register(app: typer.Typer) -> None:
 
         formats = _formats(fmt)
         if target.is_dir():
-            result = plot_run(target, formats, report=not no_report, loss_metric=_loss_metric(target))
+            result = plot_run(target, formats, report=not no_report, conventions=_conventions(target))
         elif target.is_file():
             result = plot_points_file(target, out or target.parent / f"{target.stem}_plots", formats,
                                       report=not no_report, laws=law or None, bootstrap=bootstrap)
@@ -63,6 +66,6 @@ def register(app: typer.Typer) -> None:
         """Write RUN_DIR/report.html (self-contained) and RUN_DIR/report.md, redrawing the figures."""
         from scaling.stages.plot_stage import plot_run
 
-        result = plot_run(run_dir, _formats(fmt), report=True, loss_metric=_loss_metric(run_dir))
+        result = plot_run(run_dir, _formats(fmt), report=True, conventions=_conventions(run_dir))
         print(result["summary"])
         print(json.dumps({"report": result["report"], "markdown": result["report_md"]}))

@@ -89,8 +89,9 @@ def distill_pairs(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def write_figures(run_dir: Path, directory: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
     """The compression figures (from RUN_DIR/compress/compress.json, via the plots registry) under `directory`;
     figures without data are skipped."""
-    from scaling.compress import plot_figures
-    from scaling.plots import FigureContext, render_figures
+    from scaling.plots.context import FigureContext
+    from scaling.plots.registry import COMPRESSION_FIGURES
+    from scaling.plots.render import render_figures
 
-    rendered = render_figures(FigureContext(run_dir=run_dir), directory, formats, names=plot_figures.NAMES)
+    rendered = render_figures(FigureContext(run_dir=run_dir), directory, formats, names=COMPRESSION_FIGURES)
     return [p for r in rendered for p in r.paths]

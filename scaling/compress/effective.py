@@ -2,15 +2,14 @@
 
 Inverting the Chinchilla form L(N, D) = E + A N^-alpha + B D^-beta at fixed D gives
 N_eff = (A / (L - E - B D^-beta))^(1/alpha); a loss at or below what infinite N reaches at that D has no
-finite N_eff (reported as inf). The law is RUN_DIR/fit.json's `chinchilla` fit when there is one, else a
+finite N_eff (reported as inf). The law is the fit report's `chinchilla` fit when there is one, else a
 least-squares fit to the store's finished train trials. The interval is the 2.5-97.5 percentile of N_eff
-over bootstrap parameter replicates (the fitting library's refits of fit.json's points, or 100 resamples
-refitted here), so it carries the fit's joint uncertainty; inverting at per-parameter interval ends would not.
+over bootstrap parameter replicates (the fit report's own refits, or 100 resamples refitted here), so it
+carries the fit's joint uncertainty; inverting at per-parameter interval ends would not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,8 @@ import numpy as np
 
 from scaling.compress.laws import fit_least_squares
 from scaling.fit.laws import CHINCHILLA
+from scaling.fit.points import PointsTable
+from scaling.fit.report import FitReport
 
 KEYS = ("A", "B", "E", "alpha", "beta")
 BOOTSTRAP = 100
@@ -34,44 +35,28 @@ class InverseLaw:
     source: str
 
 
-def from_fit_json(fit: dict[str, Any] | None, method: str = "huber-grid", bootstrap: int = 200, seed: int = 0
-                  ) -> InverseLaw | None:
-    """fit.json's Chinchilla fit, with bootstrap replicates from refitting its points with the fitting
-    library (same points, weights, method and seed as the fit stage; fit.json keeps only per-parameter
-    intervals, which cannot give a joint interval). None when fit.json has no Chinchilla fit."""
-    law = ((fit or {}).get("laws") or {}).get("chinchilla")
-    points = (fit or {}).get("points") or []
-    if not law or not all(k in law.get("params", {}) for k in KEYS):
+def from_report(report: FitReport | None) -> InverseLaw | None:
+    """The fit report's Chinchilla fit with its own bootstrap replicates (the same refits that gave the report's
+    intervals, so the effective-parameter intervals carry the fit's joint uncertainty). None without one."""
+    result = (report.laws.get("chinchilla") if report is not None else None)
+    if result is None or not all(k in result.params for k in KEYS):
         return None
-    params = {k: float(law["params"][k]) for k in KEYS}
-    count = str((fit.get("conventions") or {}).get("N", "non_embedding"))
+    params = {k: float(result.params[k]) for k in KEYS}
+    draws = result.bootstrap_samples or {}
     samples: list[dict[str, float]] = []
-    source = "fit.json chinchilla"
-    if bootstrap and len(points) > CHINCHILLA.n_params:
-        from scaling import fit as fitlib
-
-        try:
-            refit = fitlib.fit_law(
-                n=np.array([p["N"] for p in points]), d=np.array([p["D"] for p in points]),
-                loss=np.array([p["loss"] for p in points]), weights=np.array([p.get("weight", 1.0) for p in points]),
-                law="chinchilla", method=method, bootstrap=bootstrap, seed=seed)
-            draws = refit.bootstrap_samples or {}
-            if all(k in draws for k in KEYS):
-                samples = [dict(zip(KEYS, map(float, row), strict=True))
-                           for row in np.stack([np.asarray(draws[k], float) for k in KEYS], axis=1)]
-                source += f" ({len(samples)} bootstrap refits of its points by the fitting library, {method})"
-        except Exception as exc:  # noqa: BLE001 - the point estimate stands without an interval
-            source += f" (no interval: bootstrap refit failed: {type(exc).__name__}: {exc})"
-    return InverseLaw(params, samples, count, source)
+    if all(k in draws for k in KEYS):
+        stacked = np.stack([np.asarray(draws[k], float) for k in KEYS], axis=1)
+        samples = [dict(zip(KEYS, map(float, row), strict=True)) for row in stacked if np.all(np.isfinite(row))]
+    source = f"fit report chinchilla ({len(samples)} bootstrap refits, {result.method})"
+    return InverseLaw(params, samples, report.conventions.params, source)
 
 
-def fit_from_rows(rows: Sequence[Any], param_count: str = "non_embedding", seed: int = 0) -> InverseLaw | None:
-    """Chinchilla fitted here to finished train trials (val_loss, N, tokens), with a point bootstrap."""
-    pts = [(getattr(r, f"params_{param_count}"), r.tokens, r.val_loss) for r in rows
-           if r.val_loss is not None and r.tokens and getattr(r, f"params_{param_count}")]
-    if len(pts) <= CHINCHILLA.n_params or len({p[0] for p in pts}) < 2 or len({p[1] for p in pts}) < 2:
+def fit_from_table(table: PointsTable, seed: int = 0) -> InverseLaw | None:
+    """Chinchilla fitted here by least squares to the table's finished trials, with a point bootstrap (used when
+    the sweep has no fit stage)."""
+    n, d, y = table.n, table.d, table.loss
+    if y.size <= CHINCHILLA.n_params or len(set(n)) < 2 or len(set(d)) < 2:
         return None
-    n, d, y = (np.array(c, dtype=np.float64) for c in zip(*pts, strict=True))
     point = fit_least_squares(CHINCHILLA, {"n": n, "d": d}, y, starts=CHINCHILLA.start_points(SMALL_GRID))
     x0 = CHINCHILLA.from_params(point.params)
     rng = np.random.default_rng(seed)
@@ -81,14 +66,17 @@ def fit_from_rows(rows: Sequence[Any], param_count: str = "non_embedding", seed:
         if len(set(n[i])) < 2 or len(set(d[i])) < 2:
             continue
         samples.append(fit_least_squares(CHINCHILLA, {"n": n[i], "d": d[i]}, y[i], starts=x0).params)
-    return InverseLaw(point.params, samples, param_count,
+    return InverseLaw(point.params, samples, table.conventions.params,
                       f"chinchilla least squares on {y.size} train trials ({len(samples)} bootstrap refits)")
 
 
 def n_effective(params: dict[str, float], loss: float, tokens: float) -> float:
     """N with L(N, tokens) = loss under `params`; inf when loss is at or below the law's infinite-N floor."""
     gap = loss - params["E"] - params["B"] * tokens ** -params["beta"]
-    return float((params["A"] / gap) ** (1.0 / params["alpha"])) if gap > 0 else float("inf")
+    if not gap > 0:
+        return float("inf")
+    with np.errstate(all="ignore"):  # a runaway bootstrap replicate (A = 0, alpha = 0) gives 0, inf or NaN
+        return float(np.power(np.float64(params["A"]) / gap, 1.0 / np.float64(params["alpha"])))
 
 
 def effective(law: InverseLaw, loss: float, tokens: float, n: float) -> dict[str, Any]:
@@ -98,6 +86,9 @@ def effective(law: InverseLaw, loss: float, tokens: float, n: float) -> dict[str
                            "interval_method": "none (no bootstrap replicates)"}
     if law.samples:
         values = np.array([n_effective(s, loss, tokens) for s in law.samples]) / n
+        values = values[~np.isnan(values)]
+        if not values.size:
+            return out
         lo, hi = np.percentile(values, [2.5, 97.5])  # inf sorts last, so a partly unbounded tail shows as inf
         out.update(interval=[float(lo), float(hi)],
                    interval_method=f"2.5-97.5 percentiles over {len(values)} bootstrap replicates ({law.source})")

@@ -1,7 +1,7 @@
-"""The compression figures in the plots registry (section "compression"), drawn from RUN_DIR/compress/compress.json.
+"""The compression figures (section "compression" of `scaling.plots.registry.FIGURES`), from compress.json.
 
-JAX-free: importing this module registers the figures; the compression stage imports it, so a pipeline's
-plot stage (which runs after it) renders them too. Each figure skips with a reason when its rows are absent.
+JAX-free, so `scaling plot` draws them without loading a model. Each figure skips with a reason when its rows
+are absent.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from matplotlib.figure import Figure
 
 from scaling.compress import figures
 from scaling.compress.settings import PRUNE_METHODS, QUANTIZE_METHODS, STUDENT_METHODS
-from scaling.plots import FigureContext, SkipFigure, register_figure
+from scaling.plots.context import FigureContext
+from scaling.plots.render import SkipFigure
 
 SUMMARY = ("compress", "compress.json")
-NAMES = ("compress_loss_vs_bytes", "compress_loss_vs_sparsity", "compress_loss_vs_bits",
-         "compress_student_vs_teacher")
 
 
 def compression_rows(ctx: FigureContext) -> list[dict[str, Any]]:
@@ -31,13 +30,10 @@ def compression_rows(ctx: FigureContext) -> list[dict[str, Any]]:
     return rows
 
 
-@register_figure("compress_loss_vs_bytes", title="Loss against model bytes (every method)", section="compression",
-                 order=10)
 def loss_vs_bytes(ctx: FigureContext) -> Figure:
     return figures.loss_vs_bytes(compression_rows(ctx))
 
 
-@register_figure("compress_loss_vs_sparsity", title="Loss against sparsity", section="compression", order=20)
 def loss_vs_sparsity(ctx: FigureContext) -> Figure:
     rows = compression_rows(ctx)
     pruned = [r for r in rows if r["method"] in PRUNE_METHODS]
@@ -47,7 +43,6 @@ def loss_vs_sparsity(ctx: FigureContext) -> Figure:
     return figures.loss_vs_sparsity(dense + pruned)
 
 
-@register_figure("compress_loss_vs_bits", title="Loss against weight bits", section="compression", order=30)
 def loss_vs_bits(ctx: FigureContext) -> Figure:
     rows = compression_rows(ctx)
     quantized = [r for r in rows if r["method"] in QUANTIZE_METHODS]
@@ -57,8 +52,6 @@ def loss_vs_bits(ctx: FigureContext) -> Figure:
     return figures.loss_vs_bits(dense + quantized)
 
 
-@register_figure("compress_student_vs_teacher", title="Distilled students against teachers", section="compression",
-                 order=40)
 def student_vs_teacher(ctx: FigureContext) -> Figure:
     students = [r for r in compression_rows(ctx) if r["method"] in STUDENT_METHODS]
     if not students:

@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from scaling.accounting import compute
 from scaling.fit.bootstrap import percentile_intervals, run_bootstrap, standard_errors
 from scaling.fit.estimators import default_options, run_estimator
-from scaling.fit.huber import POLISH_OPTIONS, SAME_F_RTOL
-from scaling.fit.inputs import FLOPS_PER_PARAM_TOKEN, Problem, build_problem
+from scaling.fit.inputs import Problem, build_problem
 from scaling.fit.laws import Law
 from scaling.fit.lbfgs import LbfgsOptions
+from scaling.fit.multistart import POLISH_OPTIONS, SAME_F_RTOL
 from scaling.fit.registry import get_law
 from scaling.fit.result import FitResult
 
@@ -150,5 +151,5 @@ def _target_flops(problem: Problem, target: float | None) -> tuple[float | None,
     if "c" in cols:
         return float(np.max(cols["c"])), "largest C in the data"
     if "n" in cols and "d" in cols:
-        return float(np.max(FLOPS_PER_PARAM_TOKEN * cols["n"] * cols["d"])), "largest 6ND in the data"
+        return float(np.max(compute(cols["n"], cols["d"]))), "largest 6ND in the data"
     return None, "none (the law has no N and D)"

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from scaling.accounting import tokens_for_compute
 from scaling.errors import UserError
-from scaling.fit.inputs import FLOPS_PER_PARAM_TOKEN, _as_column
+from scaling.fit.inputs import _as_column
 from scaling.fit.result import _clean
 
 BUDGET_TOL_DEX = 0.05  # compute values within this many decades of each other form one budget
@@ -42,6 +43,10 @@ class PowerLawFit:
     def to_dict(self) -> dict[str, Any]:
         """Plain data."""
         return _clean(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PowerLawFit:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 def fit_power_law(x: Any, y: Any, weights: Any = None) -> PowerLawFit:
@@ -114,6 +119,12 @@ class Parabola:
     def to_dict(self) -> dict[str, Any]:
         """Plain data, including the minimiser in natural units."""
         return _clean({**self.__dict__, "opt": self.opt, "ok": self.ok})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Parabola:
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        fields["coefficients"] = [float("nan") if c is None else c for c in fields["coefficients"]]
+        return cls(**fields)
 
 
 def fit_parabola(
@@ -206,6 +217,17 @@ class IsoflopResult:
             "conventions": dict(self.conventions),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IsoflopResult:
+        """The inverse of `to_dict`."""
+        return cls(
+            parabolas=[Parabola.from_dict(p) for p in data["parabolas"]],
+            parabolas_d=[Parabola.from_dict(p) for p in data["parabolas_d"]],
+            n_opt=PowerLawFit.from_dict(data["n_opt"]), d_opt=PowerLawFit.from_dict(data["d_opt"]),
+            loss_opt=None if data.get("loss_opt") is None else PowerLawFit.from_dict(data["loss_opt"]),
+            procedure=dict(data["procedure"]), conventions=dict(data["conventions"]),
+        )
+
 
 def isoflop_approach(
     n: Any, d_or_tokens: Any = None, loss: Any = None, flops: Any = None, *, d: Any = None, tokens: Any = None,
@@ -227,7 +249,7 @@ def isoflop_approach(
     C = _as_column("flops", flops, L.size)
     conventions = {"N": "as given", "C": "as given (budget of each IsoFLOP curve)"}
     if d_or_tokens is None:
-        D = C / (FLOPS_PER_PARAM_TOKEN * N)
+        D = tokens_for_compute(C, N)
         conventions["D"] = "C / (6 N)"
     else:
         D = _as_column("tokens", d_or_tokens, L.size)
@@ -303,6 +325,14 @@ class EnvelopeResult:
             "procedure": self.procedure,
         })
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EnvelopeResult:
+        """The inverse of `to_dict`."""
+        env = data["envelope"]
+        arrays = (np.asarray(env[k], dtype=np.float64) for k in ("flops", "loss", "N", "D"))
+        return cls(*arrays, n_opt=PowerLawFit.from_dict(data["n_opt"]), d_opt=PowerLawFit.from_dict(data["d_opt"]),
+                   procedure=dict(data["procedure"]))
+
 
 def envelope_approach(
     n: Any, flops: Any, loss: Any, *, runs: Any = None, tokens: Any = None, n_bins: int = 40,
@@ -340,7 +370,7 @@ def envelope_approach(
         if T is not None:
             d_at = np.exp(np.interp(np.log(grid[inside]), np.log(c_run), np.log(T[m][order])))
         else:
-            d_at = grid[inside] / (FLOPS_PER_PARAM_TOKEN * n_run)
+            d_at = tokens_for_compute(grid[inside], n_run)
         idx = np.flatnonzero(inside)
         better = l_at < best_loss[idx]
         best_loss[idx[better]] = l_at[better]
@@ -405,10 +435,10 @@ def compute_optimal_frontier(source: Any, flops: Any) -> dict[str, np.ndarray]:
         n_grid = np.exp(ln_n)
         n_opt, d_opt, l_opt = (np.empty_like(C) for _ in range(3))
         for i, c in enumerate(C):
-            losses = source.predict(n=n_grid, d=c / (FLOPS_PER_PARAM_TOKEN * n_grid))
+            losses = source.predict(n=n_grid, d=tokens_for_compute(c, n_grid))
             j = int(np.argmin(losses))
             n_opt[i] = n_grid[j]
-            d_opt[i] = c / (FLOPS_PER_PARAM_TOKEN * n_grid[j])
+            d_opt[i] = tokens_for_compute(c, n_grid[j])
             l_opt[i] = losses[j]
     else:
         raise UserError(f"law {law.name!r} has no (N, D) inputs; its compute-optimal frontier is not defined")

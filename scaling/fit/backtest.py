@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from scaling.accounting import compute
 from scaling.errors import UserError
 from scaling.fit.approaches import BUDGET_TOL_DEX, group_budgets
-from scaling.fit.inputs import FLOPS_PER_PARAM_TOKEN, Problem, build_problem
+from scaling.fit.inputs import Problem, build_problem
 from scaling.fit.registry import get_law
 from scaling.fit.result import FitResult, _clean
 
@@ -56,11 +57,23 @@ class BacktestResult:
             "observed": self.observed,
             "predicted": self.predicted,
             "law": self.fit.law,
+            "fit": self.fit.to_dict(),
+            "relative_error": self.relative_error,
+            "budget_of_point": self.budget_of_point,
             "rows": [
                 {"C": float(c), "actual": float(o), "predicted": float(p), "held_out": True}
                 for c, o, p in zip(self.budget_of_point, self.observed, self.predicted, strict=True)
             ],
         })
+
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BacktestResult:
+        """The inverse of `to_dict`."""
+        arr = lambda k: np.asarray(data[k], dtype=np.float64)  # noqa: E731
+        return cls(fit=FitResult.from_dict(data["fit"]), holdout_budgets=[float(b) for b in data["holdout_budgets"]],
+                   observed=arr("observed"), predicted=arr("predicted"), relative_error=arr("relative_error"),
+                   budget_of_point=arr("budget_of_point"))
 
 
 def point_compute(problem: Problem) -> tuple[np.ndarray, str]:
@@ -69,7 +82,7 @@ def point_compute(problem: Problem) -> tuple[np.ndarray, str]:
     if "c" in cols:
         return cols["c"], "C"
     if "n" in cols and "d" in cols:
-        return FLOPS_PER_PARAM_TOKEN * cols["n"] * cols["d"], "6ND"
+        return compute(cols["n"], cols["d"]), "6ND"
     for k in ("x", "n", "d"):
         if k in cols:
             return cols[k], k.upper()
@@ -77,15 +90,19 @@ def point_compute(problem: Problem) -> tuple[np.ndarray, str]:
 
 
 def backtest_problem(
-    problem: Problem, *, holdout: int = 1, budget_tol_dex: float = BUDGET_TOL_DEX, **fit_kwargs: Any
+    problem: Problem, *, holdout: int = 1, budget_tol_dex: float = BUDGET_TOL_DEX, flops: Any = None,
+    **fit_kwargs: Any,
 ) -> BacktestResult:
-    """Hold out the `holdout` largest budgets of a validated problem, fit the rest, score the predictions."""
+    """Hold out the `holdout` largest budgets of a validated problem, fit the rest, score the predictions.
+
+    `flops` gives each point's compute for ordering the budgets (default: C, else 6ND, see `point_compute`).
+    """
     from scaling.fit.api import fit_problem
 
     if holdout < 1:
         raise UserError(f"holdout must be at least 1 budget, got {holdout}")
-    compute, _ = point_compute(problem)
-    labels, budgets = group_budgets(compute, budget_tol_dex)
+    flops = point_compute(problem)[0] if flops is None else np.asarray(flops, dtype=np.float64)
+    labels, budgets = group_budgets(flops, budget_tol_dex)
     if budgets.size <= holdout:
         raise UserError(
             f"cannot hold out {holdout} budget(s): the data has {budgets.size} distinct compute budget(s)"
@@ -115,9 +132,10 @@ def backtest_problem(
 def backtest(
     n: Any = None, d: Any = None, loss: Any = None, *, c: Any = None, u: Any = None, x: Any = None,
     holdout: int = 1, law: str = "chinchilla", method: str = "huber-grid", weights: Any = None,
-    delta: float = 1e-3, budget_tol_dex: float = BUDGET_TOL_DEX, **fit_kwargs: Any,
+    delta: float = 1e-3, budget_tol_dex: float = BUDGET_TOL_DEX, flops: Any = None, **fit_kwargs: Any,
 ) -> BacktestResult:
     """Fit `law` on all but the `holdout` largest compute budgets and report relative errors on those held out."""
     law_obj = get_law(law)
     problem = build_problem(law_obj, loss=loss, n=n, d=d, c=c, u=u, x=x, weights=weights, delta=delta)
-    return backtest_problem(problem, holdout=holdout, budget_tol_dex=budget_tol_dex, method=method, **fit_kwargs)
+    return backtest_problem(problem, holdout=holdout, budget_tol_dex=budget_tol_dex, flops=flops, method=method,
+                            **fit_kwargs)

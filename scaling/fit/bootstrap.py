@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from scaling.fit.huber import SAME_F_RTOL, MultiStartOutcome
 from scaling.fit.inputs import Problem
 from scaling.fit.lbfgs import LbfgsOptions, minimize_batch
+from scaling.fit.multistart import SAME_F_RTOL, MultiStartOutcome
 from scaling.fit.objective import Objective
 
 OTHER_OPTIMA = 3  # at most this many other distinct optima of the full fit used as extra starts ...

@@ -1,7 +1,7 @@
 """The three estimators behind `fit_law(method=...)`: huber-grid (default), varpro and ml.
 
 - `huber-grid`: summed Huber loss on log residuals, multi-start L-BFGS over the law's start grid (Hoffmann's
-  grid for Chinchilla), best end point polished by scipy L-BFGS-B (`scaling.fit.huber`).
+  grid for Chinchilla), best end point polished by scipy L-BFGS-B (`scaling.fit.multistart`).
 - `varpro`: variable projection: a grid over the exponents, non-negative least squares for the coefficients
   (relative residuals, a linearisation of log residuals), the best distinct grid points polished on the
   summed-Huber objective. Fast and needs no start grid over coefficients.
@@ -20,9 +20,9 @@ import numpy as np
 from scipy.optimize import nnls
 
 from scaling.errors import UserError
-from scaling.fit.huber import MultiStartOutcome, distinct_optima, multistart
 from scaling.fit.inputs import Problem
 from scaling.fit.lbfgs import LbfgsOptions
+from scaling.fit.multistart import MultiStartOutcome, distinct_optima, multistart
 from scaling.fit.objective import Objective
 
 METHODS = ("huber-grid", "varpro", "ml")

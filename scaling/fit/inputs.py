@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from scaling.accounting import compute, tokens_for_compute
 from scaling.errors import UserError
 from scaling.fit.laws import Law
-
-FLOPS_PER_PARAM_TOKEN = 6.0  # C = 6 N D (Kaplan et al. 2020; Hoffmann et al. 2022)
 
 COLUMN_MEANING = {
     "n": "parameters N",
@@ -139,10 +138,10 @@ def build_problem(
         conventions[k.upper()] = f"column {label(k)!r} ({COLUMN_MEANING.get(k, 'law input ' + k)})"
     needed = list(law.inputs)
     if "d" in needed and "d" not in cols and "c" in cols and "n" in cols:
-        cols["d"] = cols["c"] / (FLOPS_PER_PARAM_TOKEN * cols["n"])
+        cols["d"] = tokens_for_compute(cols["c"], cols["n"])
         conventions["D"] = f"C / (6 N) from columns {label('c')!r} and {label('n')!r}"
     if "c" in needed and "c" not in cols and "n" in cols and "d" in cols:
-        cols["c"] = FLOPS_PER_PARAM_TOKEN * cols["n"] * cols["d"]
+        cols["c"] = compute(cols["n"], cols["d"])
         conventions["C"] = f"6 N D from columns {label('n')!r} and {label('d')!r}"
     if law.name == "gadre" and "C" not in conventions:
         conventions["C"] = "6 N D (the law's own definition, M = D / N)"

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from scaling.accounting import compute
 from scaling.errors import UserError
 
 # Hoffmann et al. 2022 (section D.2) start grid for the Chinchilla law, as Besiroglu et al. 2024 reproduce it.
@@ -713,7 +714,7 @@ class OverTraining(Law):
 
     def prepare(self, cols):
         n, d = np.asarray(cols["n"], dtype=np.float64), np.asarray(cols["d"], dtype=np.float64)
-        return {"ln_m": np.log(d / n), "ln_c": np.log(6.0 * n * d)}
+        return {"ln_m": np.log(d / n), "ln_c": np.log(compute(n, d))}
 
     def log_predict(self, theta, data):
         la, lb, e, eta = (theta[:, j] for j in range(4))

@@ -47,15 +47,15 @@ class FitResult:
     # --- use ------------------------------------------------------------------------------------------------
     def predict(self, **columns: Any) -> np.ndarray:
         """Predicted loss at the given columns (n=, d=, c=, u=, x=); D = C/(6N) when only C is given."""
-        from scaling.fit.inputs import FLOPS_PER_PARAM_TOKEN
+        from scaling.accounting import compute, tokens_for_compute
         from scaling.fit.registry import get_law
 
         law = self.law_obj or get_law(self.law)
         cols = {k: v for k, v in columns.items() if v is not None}
         if "d" in law.inputs and "d" not in cols and "c" in cols and "n" in cols:
-            cols["d"] = np.asarray(cols["c"], dtype=np.float64) / (FLOPS_PER_PARAM_TOKEN * np.asarray(cols["n"]))
+            cols["d"] = tokens_for_compute(cols["c"], cols["n"])
         if "c" in law.inputs and "c" not in cols and "n" in cols and "d" in cols:
-            cols["c"] = FLOPS_PER_PARAM_TOKEN * np.asarray(cols["n"], dtype=np.float64) * np.asarray(cols["d"])
+            cols["c"] = compute(cols["n"], cols["d"])
         return law.predict(self.params, **cols)
 
     @property
@@ -89,6 +89,27 @@ class FitResult:
         if self.backtest is not None:
             out["backtest"] = _clean(self.backtest)
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], samples: Mapping[str, Any] | None = None) -> FitResult:
+        """The inverse of `to_dict` (JSON's None stands for a non-finite number); `samples` restores the bootstrap."""
+        num = lambda v: float("nan") if v is None else float(v)  # noqa: E731
+        return cls(
+            law=data["law"], method=data["method"], params={k: num(v) for k, v in data["params"].items()},
+            objective=num(data["objective"]), n_points=int(data["n_points"]), converged=bool(data["converged"]),
+            message=data["message"], grad_norm=num(data["grad_norm"]), n_starts=int(data["n_starts"]),
+            n_at_best=int(data["n_starts_at_best"]), conventions=dict(data["conventions"]),
+            procedure=dict(data["procedure"]), derived={k: num(v) for k, v in data["derived"].items()},
+            intervals={k: [num(x) for x in v] for k, v in data["intervals"].items() if v is not None},
+            standard_errors={k: num(v) for k, v in data["standard_errors"].items()},
+            scale=data.get("scale"), target_flops=data.get("target_flops"), backtest=data.get("backtest"),
+            bootstrap_samples=None if not samples else {
+                k: np.array([num(x) for x in v], dtype=np.float64) for k, v in samples.items()},
+        )
+
+    def samples_to_dict(self) -> dict[str, list[float | None]] | None:
+        """The bootstrap replicates as JSON-ready lists (None for non-finite), or None without a bootstrap."""
+        return None if self.bootstrap_samples is None else _clean(self.bootstrap_samples)
 
     def to_json(self, **kwargs: Any) -> str:
         """`to_dict()` as a JSON string (kwargs go to json.dumps)."""

@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from scaling.accounting import compute, tokens_for_compute
 from scaling.errors import UserError
 from scaling.fit.approaches import group_budgets
 from scaling.fit.bootstrap import bootstrap_starts, replicate_weights
 from scaling.fit.estimators import run_estimator
-from scaling.fit.inputs import FLOPS_PER_PARAM_TOKEN, Problem, build_problem
+from scaling.fit.inputs import Problem, build_problem
 from scaling.fit.lbfgs import minimize_batch
 from scaling.fit.objective import Objective
 from scaling.fit.registry import get_law
@@ -85,8 +86,8 @@ def suggest(
     params = law_obj.to_params(theta)
     resid = objective.residuals(theta[None, :])[0]
     noise = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
-    compute = FLOPS_PER_PARAM_TOKEN * problem.cols["n"] * problem.cols["d"]
-    _, budgets = group_budgets(compute)
+    flops = compute(problem.cols["n"], problem.cols["d"])
+    _, budgets = group_budgets(flops)
     if next_flops is None:
         ratio = budgets[-1] / budgets[-2] if budgets.size >= 2 else 4.0
         next_flops = float(min(budgets[-1] * max(ratio, 1.5), target_flops))
@@ -96,7 +97,7 @@ def suggest(
 
     n_star = float(chinchilla_compute_optimal(params, next_flops)["N_opt"])
     cand_n = n_star * np.geomspace(1.0 / spread, spread, n_candidates)
-    cand_d = next_flops / (FLOPS_PER_PARAM_TOKEN * cand_n)
+    cand_d = tokens_for_compute(next_flops, cand_n)
     pred = law_obj.predict(params, n=cand_n, d=cand_d)
     seeds_theta = objective.theta(bootstrap_starts(objective, outcome))
     K = int(bootstrap)

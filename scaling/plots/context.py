@@ -1,45 +1,66 @@
-"""What a figure function gets: the run's store, its fit results and points, read once and shared by all figures."""
+"""What a figure function gets: the run's store, its fit report and its points table, read once for all figures."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaling import results
+from scaling.fit.points import DEFAULT_CONVENTIONS, Conventions, PointsTable
+from scaling.fit.report import FitReport
 from scaling.sweep.store import STORE_NAME, Store, TrialRow
-
-FIT_FILE = "fit.json"
 
 
 @dataclass
 class FigureContext:
-    """Inputs for figure functions. Any part may be missing (no store for a CSV, no fit before the fit stage).
+    """Inputs for figure functions. Any part may be missing (no store for a CSV, no report before the fit stage).
 
     - `store`: the sweep's Store, or None.
-    - `fit`: the fit stage's `fit.json` as a dict (see scaling/stages/fit_stage.py), or None.
-    - `points`: final (N, D, C, loss) points given directly (a CSV), used when `fit` has none.
+    - `report`: the fit stage's FitReport, or None. Figures of fitted things draw its points and its results.
+    - `table`: every finished run (a store's or a CSV's), used where there is no report.
     - `run_dir`: where the run lives (figures may read other stages' files there, e.g. compression results).
     """
 
     run_dir: Path | None = None
     store: Store | None = None
-    fit: dict[str, Any] | None = None
-    points: list[dict[str, Any]] | None = None
-    loss_metric: str = "val_loss"
+    report: FitReport | None = None
+    table: PointsTable | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_run_dir(cls, run_dir: Path, loss_metric: str = "val_loss") -> FigureContext:
-        """Open RUN_DIR's store (read as it is) and its fit.json when present."""
+    def from_run_dir(cls, run_dir: Path, conventions: Conventions = DEFAULT_CONVENTIONS) -> FigureContext:
+        """Open RUN_DIR's store (read as it is), its fit report when present, and its points table."""
         run_dir = Path(run_dir)
         store = Store(run_dir / STORE_NAME) if (run_dir / STORE_NAME).is_file() else None
-        return cls(run_dir=run_dir, store=store, fit=read_fit(run_dir), loss_metric=loss_metric)
+        report = FitReport.read(run_dir)
+        conv = report.conventions if report is not None else conventions
+        table = results.from_trials(store.trials(kind="train"), conv) if store is not None else None
+        return cls(run_dir=run_dir, store=store, report=report, table=table)
 
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
+
+    @property
+    def conventions(self) -> Conventions:
+        """Which N, C and loss the figures use: the report's, else the table's."""
+        if self.report is not None:
+            return self.report.conventions
+        return self.table.conventions if self.table is not None else DEFAULT_CONVENTIONS
+
+    @property
+    def loss_metric(self) -> str:
+        return self.conventions.loss if self.conventions.loss in results.LOSSES else "val_loss"
+
+    def points(self) -> PointsTable:
+        """The fit's points (the report's own), else the best setting per point of the finished runs."""
+        if self.report is not None:
+            return self.report.points
+        if self.table is not None:
+            return self.table.best_per_point()
+        return PointsTable((), DEFAULT_CONVENTIONS)
 
     # ---- store ----------------------------------------------------------------------------------------------
     def train_trials(self, statuses: tuple[str, ...] = ("done", "diverged", "failed", "running")) -> list[TrialRow]:
@@ -54,62 +75,3 @@ class FigureContext:
             return []
         rows = self.store.metrics(trial_id, name)
         return [r for r in rows if r["value"] is not None and math.isfinite(r["value"])]
-
-    # ---- points and laws ------------------------------------------------------------------------------------
-    def fit_points(self) -> list[dict[str, Any]]:
-        """Final points with N, D, C, loss, size, label: the fit's own (its N convention), a CSV's, or the store's."""
-        if self.fit and self.fit.get("points"):
-            return [dict(p) for p in self.fit["points"] if _finite(p.get("loss"))]
-        if self.points:
-            return [dict(p) for p in self.points if _finite(p.get("loss"))]
-        out = []
-        for t in self.train_trials(("done",)):
-            loss = getattr(t, self.loss_metric, None)
-            if loss is None:
-                loss = t.train_loss
-            n, d = t.params_non_embedding, t.tokens
-            if not (_finite(loss) and n and d):
-                continue
-            out.append({"trial": t.id, "label": t.label, "size": size_of(t), "N": float(n), "D": float(d),
-                        "C": 6.0 * n * d, "loss": float(loss)})
-        return out
-
-    def conventions(self) -> dict[str, str]:
-        """Which N and C the fit used (so axis labels can say it)."""
-        default = {"N": "non_embedding", "D": "tokens", "C": "6ND"}
-        return {**default, **((self.fit or {}).get("conventions") or {})}
-
-    def law_results(self) -> dict[str, dict[str, Any]]:
-        """Fitted laws by name (FitResult dicts) that have parameters."""
-        laws = (self.fit or {}).get("laws") or {}
-        return {name: r for name, r in laws.items() if isinstance(r, dict) and r.get("params")}
-
-    def fit_section(self, key: str) -> Any:
-        """fit.json's `key` (isoflop, envelope, backtest, compute_optimal...), or None."""
-        return (self.fit or {}).get(key)
-
-
-def read_fit(run_dir: Path) -> dict[str, Any] | None:
-    """RUN_DIR/fit.json as a dict, or None when the fit stage has not run (or left an unreadable file)."""
-    path = Path(run_dir) / FIT_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def size_of(trial: TrialRow) -> str:
-    """The model-size name of a trial (its `size` axis, else its label's first word)."""
-    size = (trial.axes or {}).get("size")
-    if size is None:
-        size = (trial.config.get("model") or {}).get("size") if isinstance(trial.config, dict) else None
-    return str(size) if size is not None else trial.label.split()[0]
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return x is not None and math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False

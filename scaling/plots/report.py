@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scaling.plots.context import FigureContext, size_of
-from scaling.plots.registry import SECTIONS, Rendered
+from scaling.plots.context import FigureContext
+from scaling.plots.render import SECTIONS, Rendered
 from scaling.plots.style import si
+from scaling.results import size_of
 
 
 @dataclass
@@ -38,9 +39,7 @@ def _num(x: Any, digits: int = 4) -> str:
 
 
 def _interval(iv: Any) -> str:
-    """'[lo, hi]' from a (lo, hi) pair or a {lo, hi} dict; '-' when absent."""
-    if isinstance(iv, dict):
-        iv = (iv.get("lo", iv.get("low")), iv.get("hi", iv.get("high")))
+    """'[lo, hi]' from a (lo, hi) pair; '-' when absent."""
     if isinstance(iv, list | tuple) and len(iv) == 2 and None not in iv:
         return f"[{_num(iv[0])}, {_num(iv[1])}]"
     return "-"
@@ -48,43 +47,45 @@ def _interval(iv: Any) -> str:
 
 def law_blocks(ctx: FigureContext) -> list[Block]:
     """One table per fitted law (parameter, estimate, interval) and a line of fit facts."""
-    fit = ctx.fit
-    if not fit:
+    report = ctx.report
+    if report is None:
         return [Block("p", "No fit yet: run the fit stage (`scaling fit RUN_DIR`) to get laws and intervals.")]
-    conv = ctx.conventions()
-    out = [Block("p", f"Conventions: N = {conv['N']} parameters, D = {conv['D']}, C = {conv['C']}; "
-                      f"{len(fit.get('points') or [])} points.")]
-    for key, result in (fit.get("laws") or {}).items():
-        if not isinstance(result, dict) or not result.get("params"):
-            continue
-        intervals = result.get("intervals") or {}
-        rows = tuple((p, _num(v), _interval(intervals.get(p))) for p, v in result["params"].items())
-        facts = [f"method {result.get('method', '?')}", f"objective {_num(result.get('objective'), 6)}",
-                 f"{result.get('n_points', '?')} points", "converged" if result.get("converged") else "NOT converged"]
-        out.append(Block("p", f"**{key}** ({result.get('law', key)}): " + ", ".join(facts)))
-        out.append(Block("table", headers=("parameter", "estimate", "interval"), rows=rows))
-    for what, message in (fit.get("errors") or {}).items():
-        out.append(Block("p", f"Fit error in {what}: {message}"))
+    out = [Block("p", f"Conventions: {report.conventions.describe()}; {len(report.points)} points "
+                      f"(the best setting per size and budget, seeds averaged).")]
+    for name, result in report.laws.items():
+        rows = tuple((p, _num(v), _interval(result.intervals.get(p))) for p, v in result.params.items())
+        facts = [f"method {result.method}", f"objective {_num(result.objective, 6)}", f"{result.n_points} points",
+                 "converged" if result.converged else "NOT converged"]
+        boot = result.procedure.get("bootstrap")
+        if boot:
+            facts.append(f"{boot['n']} bootstrap refits (resampling {boot['resampling']})")
+        out.append(Block("p", f"**{name}**: " + ", ".join(facts)))
+        out.append(Block("table", headers=("parameter", "estimate", "95% interval"), rows=rows))
+    if report.backtest is not None:
+        bt = report.backtest
+        out.append(Block("p", f"Backtest: {bt.fit.law} fitted without the largest budget predicts its "
+                              f"{bt.observed.size} points with mean |error| {100 * bt.mean_abs_relative_error:.2f}% "
+                              f"(max {100 * bt.max_abs_relative_error:.2f}%)."))
+    for what, message in report.errors.items():
+        out.append(Block("p", f"Not fitted: {what}: {message}"))
     return out
 
 
 def optimal_block(ctx: FigureContext) -> list[Block]:
-    """The compute-optimal configurations the fit selected, with intervals."""
-    seen, rows = set(), []
-    for r in (ctx.fit or {}).get("compute_optimal") or []:
-        key = f"{float(r.get('C') or 0):.3g}"  # budgets equal to 3 digits are one budget
-        if key not in seen:
-            seen.add(key)
-            rows.append(r)
+    """The compute-optimal configurations the fit selected, with intervals; extrapolations marked as such."""
+    rows = ctx.report.compute_optimal if ctx.report is not None else []
     if not rows:
         return [Block("p", "No compute-optimal configurations yet.")]
     table = tuple(
-        (_num(r.get("C")), _num(r.get("N_opt")), _interval(r.get("N_opt_interval")), _num(r.get("D_opt")),
-         _interval(r.get("D_opt_interval")), _num((r.get("D_opt") or 0) / r["N_opt"]) if r.get("N_opt") else "-",
-         _num(r.get("loss")))
+        (_num(r.C) + (" (extrapolated)" if r.extrapolated else ""), _num(r.N_opt), _interval(r.N_opt_interval),
+         _num(r.D_opt), _interval(r.D_opt_interval), _num(r.D_opt / r.N_opt), _num(r.loss))
         for r in rows
     )
-    return [Block("table", headers=("C (FLOPs)", "N_opt", "N interval", "D_opt", "D interval", "D/N", "loss"),
+    c_max = ctx.report.c_max()
+    note = (f"C under the fit's conventions ({ctx.conventions.c_label()}); the largest trained compute is "
+            f"{_num(c_max)}: rows past it are extrapolations of the fitted law, not measurements.")
+    return [Block("p", note),
+            Block("table", headers=("C (FLOPs)", "N_opt", "N interval", "D_opt", "D interval", "D/N", "loss"),
                   rows=table)]
 
 

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scaling import results
 from scaling.errors import UserError
-from scaling.sweep.schema import SweepConfig
+from scaling.fit.report import FitReport
+from scaling.sweep.schema import FitStageConfig, SweepConfig
 from scaling.sweep.store import STORE_NAME, Store, StoreSink, TrialRow
 
 COMPRESS_DIR = "compress"
@@ -65,9 +67,10 @@ def _run_jobs(store: Store, run_dir: Path, stop: threading.Event | None, max_att
 def run(run_dir: Path, sweep: SweepConfig, *, stop: threading.Event | None = None) -> dict[str, Any]:
     """Run the compression stage `sweep.stages.compress` on the trained sweep in `run_dir`."""
     from scaling.compress import analysis
-    from scaling.compress.effective import fit_from_rows, from_fit_json
+    from scaling.compress.effective import fit_from_table, from_report
     from scaling.compress.jobs import ORD_BASE, plan_jobs
-    from scaling.compress.select import read_fit, select
+    from scaling.compress.select import select
+    from scaling.stages.fit_stage import conventions_of
 
     stage = sweep.stages.compress
     if stage is None:
@@ -78,10 +81,12 @@ def run(run_dir: Path, sweep: SweepConfig, *, stop: threading.Event | None = Non
     started = time.perf_counter()
     store = Store(run_dir / STORE_NAME)
     try:
-        finished = store.trials(kind="train", status="done")
-        fit = read_fit(run_dir)
+        fit_report = FitReport.read(run_dir)
+        conventions = (fit_report.conventions if fit_report is not None
+                       else conventions_of(sweep.stages.fit or FitStageConfig()))
+        table = results.from_trials(store.trials(kind="train"), conventions)
         how = stage.select if isinstance(stage.select, str) else stage.select.trials
-        chosen = select(finished, how, stage.max_configs, fit)
+        chosen = select(table, how, stage.max_configs, fit_report)
         sources = {s.trial_id: store.trial(s.trial_id) for s in chosen}
         jobs = plan_jobs(list(sources.values()), stage)
         store.add_trials(job.store_row(ORD_BASE + i) for i, job in enumerate(jobs))
@@ -89,14 +94,9 @@ def run(run_dir: Path, sweep: SweepConfig, *, stop: threading.Event | None = Non
         report = _run_jobs(store, run_dir, stop, sweep.executor.max_attempts, sweep.executor.stale_after_s)
 
         all_sources = {t.id: t for t in store.trials(kind="train")}
-        fit_cfg = sweep.stages.fit
-        param_count = fit_cfg.param_count if fit_cfg is not None else "non_embedding"
-        law = (from_fit_json(fit, fit_cfg.method, fit_cfg.bootstrap, fit_cfg.seed) if fit_cfg is not None
-               else from_fit_json(fit)) or fit_from_rows(finished, param_count)
-        if law is not None and law.param_count in ("non_embedding", "total"):
-            param_count = law.param_count
+        law = from_report(fit_report) or fit_from_table(table.best_per_point())
         done = [r for r in store.trials(kind="compress", status="done") if r.id in wanted]
-        rows = [_row_dict(r, all_sources, param_count) for r in done]
+        rows = [_row_dict(r, all_sources, conventions.params) for r in done]
         analysis.add_effective(rows, law)
         laws = analysis.fit_laws(rows)
         pairs = analysis.distill_pairs(rows)

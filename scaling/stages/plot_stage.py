@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import scaling.compress.plot_figures  # noqa: F401  (registers the compression figures; JAX-free)
 from scaling.errors import UserError
+from scaling.fit.points import DEFAULT_CONVENTIONS, Conventions
 from scaling.sweep.schema import FitStageConfig, PlotStageConfig, SweepConfig
 from scaling.sweep.store import STORE_NAME
 
@@ -20,16 +20,23 @@ FIGURES_DIR = "figures"
 
 def run(run_dir: Path, sweep: SweepConfig) -> dict[str, Any]:
     """Draw the run's figures and write its report as the sweep's `stages.plot` asks."""
+    from scaling.stages.fit_stage import conventions_of
+
     cfg = sweep.stages.plot or PlotStageConfig()
-    loss = sweep.stages.fit.loss if sweep.stages.fit is not None else "val_loss"
-    return plot_run(Path(run_dir), formats=cfg.formats, report=cfg.report, loss_metric=loss,
+    conventions = conventions_of(sweep.stages.fit or FitStageConfig())
+    return plot_run(Path(run_dir), formats=cfg.formats, report=cfg.report, conventions=conventions,
                     title=f"Sweep {sweep.name}")
 
 
 def plot_run(run_dir: Path, formats: Iterable[str] = ("png", "svg"), report: bool = True,
-             loss_metric: str = "val_loss", title: str | None = None, strict: bool = False) -> dict[str, Any]:
-    """Figures under RUN_DIR/figures and RUN_DIR/report.{html,md}; UserError when RUN_DIR has no store."""
-    from scaling.plots import FigureContext, render_figures
+             conventions: Conventions = DEFAULT_CONVENTIONS, title: str | None = None, strict: bool = False
+             ) -> dict[str, Any]:
+    """Figures under RUN_DIR/figures and RUN_DIR/report.{html,md}; UserError when RUN_DIR has no store.
+
+    The figures follow the fit report's conventions; `conventions` applies only before the fit stage has run.
+    """
+    from scaling.plots.context import FigureContext
+    from scaling.plots.render import render_figures
     from scaling.plots.report import write_report
 
     run_dir = Path(run_dir)
@@ -37,7 +44,7 @@ def plot_run(run_dir: Path, formats: Iterable[str] = ("png", "svg"), report: boo
         raise UserError(f"{run_dir}: no such run directory")
     if not (run_dir / STORE_NAME).is_file():
         raise UserError(f"{run_dir}: no sweep store here ({STORE_NAME}); run `scaling run SWEEP.yaml` first")
-    ctx = FigureContext.from_run_dir(run_dir, loss_metric)
+    ctx = FigureContext.from_run_dir(run_dir, conventions)
     try:
         rendered = render_figures(ctx, run_dir / FIGURES_DIR, formats, strict=strict)
         paths = write_report(ctx, rendered, run_dir, title or f"Run {run_dir.name}") if report else None
@@ -48,31 +55,24 @@ def plot_run(run_dir: Path, formats: Iterable[str] = ("png", "svg"), report: boo
 
 def plot_points_file(path: Path, out_dir: Path, formats: Iterable[str] = ("png", "svg"), report: bool = True,
                      laws: list[str] | None = None, bootstrap: int = 0, strict: bool = False) -> dict[str, Any]:
-    """Fit the points of a CSV (N, D or C, loss) and draw the fit figures and a report into `out_dir`."""
-    from scaling.plots import FigureContext, render_figures
-    from scaling.plots.points import read_points_csv
+    """Fit the points of a CSV (N, D or C, loss) with the fit stage's own routine and draw the fit figures and a
+    report into `out_dir`."""
+    from scaling import results
+    from scaling.plots.context import FigureContext
+    from scaling.plots.render import render_figures
     from scaling.plots.report import write_report
+    from scaling.stages.fit_stage import fit_table
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file (give a run directory or a CSV of N, D/C, loss)")
-    points = read_points_csv(path)
-    fit = fit_points_dict(points, laws or ["chinchilla"], bootstrap)
-    ctx = FigureContext(run_dir=None, store=None, fit=fit, points=points)
+    table = results.from_csv(path)
+    fit_report = fit_table(table, FitStageConfig(laws=laws or ["chinchilla"], bootstrap=bootstrap))
+    ctx = FigureContext(run_dir=None, store=None, report=fit_report, table=table)
     out_dir = Path(out_dir)
     rendered = render_figures(ctx, out_dir / FIGURES_DIR, formats, strict=strict)
     paths = write_report(ctx, rendered, out_dir, f"Fit of {path.name}") if report else None
     return _outcome(rendered, paths)
-
-
-def fit_points_dict(points: list[dict[str, Any]], laws: list[str], bootstrap: int = 0) -> dict[str, Any]:
-    """fit.json-shaped results for plain points, via the fit stage's own routine (same laws, same table)."""
-    from scaling.stages import fit_stage
-
-    pts = [fit_stage.Point(trial="", label=str(p["label"]), size=str(p["size"]), N=p["N"], D=p["D"], C=p["C"],
-                           loss=p["loss"], weight=1.0, replicates=1) for p in points]
-    cfg = FitStageConfig(laws=laws, bootstrap=bootstrap)
-    return fit_stage.fit_points(pts, cfg)
 
 
 def _outcome(rendered: list[Any], paths: tuple[Path, Path] | None) -> dict[str, Any]:

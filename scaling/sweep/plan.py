@@ -36,7 +36,7 @@ class Trial:
     config: TrainConfig
     axes: dict[str, Any]
     size: str
-    budget: str
+    budget: Budget
     params: accounting.ParamCounts
     flops_per_token: accounting.FlopCounts
     parent: str | None = None
@@ -54,7 +54,8 @@ class Trial:
     def store_row(self) -> dict[str, Any]:
         return {
             "id": self.id, "ord": self.ord, "label": self.label, "config": self.config.model_dump(mode="json"),
-            "axes": {**self.axes, "size": self.size, "budget": self.budget},
+            "axes": {**self.axes, "size": self.size, "budget": self.budget.label,
+                     "budget_kind": self.budget.kind, "budget_value": self.budget.value},
             "parent": self.parent, "branch_step": self.branch_step,
         }
 
@@ -117,21 +118,35 @@ def _fmt_tokens(tokens: float) -> str:
     return f"{tokens:.0f}"
 
 
-def _budgets_for(sweep: SweepConfig, model: ModelConfig) -> list[tuple[str, float]]:
-    """(budget label, tokens) pairs this size trains on."""
+@dataclass(frozen=True)
+class Budget:
+    """One data budget of a size: its label, the tokens it buys, and the number it was declared as.
+
+    `kind` is tokens, tokens_per_param or isoflop; `value` is that number (tokens, D/N or FLOPs), which the
+    points table uses to group IsoFLOP profiles exactly (rounding to whole steps moves each trial's C a little).
+    """
+
+    label: str
+    tokens: float
+    kind: str
+    value: float
+
+
+def _budgets_for(sweep: SweepConfig, model: ModelConfig) -> list[Budget]:
+    """The budgets this size trains on."""
     b = sweep.budget
     counts = accounting.param_counts(model)
     n = counts.non_embedding if b.param_count == "non_embedding" else counts.total
     if b.kind == "tokens" and b.tokens is not None:
-        return [(f"D{_fmt_tokens(t)}", t) for t in b.tokens]
+        return [Budget(f"D{_fmt_tokens(t)}", t, "tokens", t) for t in b.tokens]
     if b.kind == "tokens":
-        return [(f"tpp{r:g}", r * n) for r in b.tokens_per_param]
+        return [Budget(f"tpp{r:g}", r * n, "tokens_per_param", r) for r in b.tokens_per_param]
     out = []
     low, high = b.tokens_per_param_range
     for c in b.flops:
-        tokens = c / (6 * n)
+        tokens = accounting.tokens_for_compute(c, n)
         if low <= tokens / n <= high:
-            out.append((f"C{c:.2g}", tokens))
+            out.append(Budget(f"C{c:.2g}", tokens, "isoflop", c))
     return out
 
 
@@ -166,8 +181,8 @@ def plan_sweep(sweep: SweepConfig, raw: dict[str, Any], source: str = "sweep") -
             model = model.with_vocab(vocab)
             budgets = _budgets_for(swept, model)
             group = []
-            for budget_label, tokens in budgets:
-                train = _train_config(swept, model, tokens, budget_label, axis_values)
+            for budget in budgets:
+                train = _train_config(swept, model, budget.tokens, budget.label, axis_values)
                 train = validate(TrainConfig, train, source)
                 tid = trial_id(train)
                 if tid in seen:
@@ -175,7 +190,7 @@ def plan_sweep(sweep: SweepConfig, raw: dict[str, Any], source: str = "sweep") -
                 seen.add(tid)
                 trial = Trial(
                     id=tid, ord=len(trials), label=train.name, config=train, axes=axis_values,
-                    size=model.label(), budget=budget_label, params=accounting.param_counts(model),
+                    size=model.label(), budget=budget, params=accounting.param_counts(model),
                     flops_per_token=accounting.flops_per_token(model, swept.data.seq_len),
                 )
                 trials.append(trial)
@@ -200,7 +215,7 @@ def _train_config(
         # branches share the stable phase only if warmup is the same length in every budget: fix it in tokens,
         # as a fraction of the smallest budget this size gets, and record that in every trial's config (whether
         # or not the sweep branches, so a trial means the same run either way)
-        smallest = min(t for _, t in _budgets_for(sweep, model))
+        smallest = min(b.tokens for b in _budgets_for(sweep, model))
         schedule["warmup_tokens"] = int(schedule["warmup"] * smallest)
     axis_label = "".join(f"-{k.rsplit('.', 1)[-1]}{v}" for k, v in axes.items())
     return {
@@ -273,8 +288,7 @@ def check_mesh(sweep: SweepConfig, source: str, n_devices: int | None = None) ->
 def _check_isoflop_coverage(sweep: SweepConfig, trials: list[Trial], source: str) -> None:
     b = sweep.budget
     for c in b.flops:
-        label = f"C{c:.2g}"
-        count = len({t.size for t in trials if t.budget == label})
+        count = len({t.size for t in trials if t.budget.kind == "isoflop" and t.budget.value == c})
         if count < b.min_sizes_per_budget:
             raise UserError(
                 f"{source}: budget.flops {c:g} gets {count} model sizes inside tokens_per_param_range "

@@ -97,12 +97,27 @@ class ExecutorConfig(Strict):
 
 
 class FitStageConfig(Strict):
+    """What the fit stage fits and under which conventions (recorded in the fit report and on every figure axis)."""
+
     laws: list[str] = Field(default_factory=lambda: ["chinchilla"])
     method: Literal["huber-grid", "varpro", "ml"] = "huber-grid"
     bootstrap: int = Field(default=200, ge=0)
     seed: int = 0
     loss: Literal["val_loss", "train_loss"] = "val_loss"
-    param_count: Literal["non_embedding", "total"] = "non_embedding"
+    params: Literal["non_embedding", "total"] = Field(default="non_embedding", description="which N the laws use")
+    compute: Literal["6nd", "exact"] = Field(default="6nd", description="C = 6ND, or the exact training FLOPs")
+
+    @field_validator("laws")
+    @classmethod
+    def _known_laws(cls, laws: list[str]) -> list[str]:
+        from scaling.fit.registry import LAWS  # numpy only
+
+        unknown = [law for law in laws if law not in LAWS]
+        if unknown:
+            raise ValueError(f"unknown law(s) {unknown}; valid: {', '.join(sorted(LAWS))}")
+        if not laws:
+            raise ValueError("give at least one law, e.g. [chinchilla]")
+        return laws
 
 
 class PlotStageConfig(Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scaling.compress.effective import effective, fit_from_rows, from_fit_json, n_effective
+from scaling.compress.effective import effective, fit_from_table, from_report, n_effective
 from scaling.compress.laws import (
     DISTILL_TEACHER_FLOOR,
     FRANTAR_SPARSITY,
@@ -16,7 +16,9 @@ from scaling.compress.laws import (
     fit_least_squares,
 )
 from scaling.fit.laws import CHINCHILLA
+from scaling.fit.points import PointsTable, ResultRow
 from scaling.fit.registry import get_law
+from scaling.fit.report import FitReport
 
 GRID_S = [0.0, 0.25, 0.5, 0.75, 0.9]
 
@@ -78,8 +80,7 @@ def test_effective_n_inverts_the_law_and_its_interval_brackets_it():
     assert n_effective(CHIN, loss, d) == pytest.approx(n, rel=1e-9)
     assert n_effective(CHIN, loss + 0.05, d) < n  # a worse loss is worth fewer parameters
     assert n_effective(CHIN, 1.0, d) == float("inf")  # below the law's floor at this D
-    fit = {"conventions": {"N": "non_embedding"}, "laws": {"chinchilla": {"params": CHIN}}, "points": []}
-    law = from_fit_json(fit, bootstrap=0)
+    law = from_report(FitReport(points=PointsTable(()), laws={"chinchilla": _result(CHIN)}))
     assert law.params == CHIN and law.samples == [] and law.param_count == "non_embedding"
     law.samples = [{**CHIN, "E": CHIN["E"] + dE} for dE in np.linspace(-0.02, 0.02, 41)]
     out = effective(law, loss + 0.05, d, n)
@@ -88,12 +89,27 @@ def test_effective_n_inverts_the_law_and_its_interval_brackets_it():
 
 
 def test_fallback_fit_from_train_rows_recovers_the_law():
-    from types import SimpleNamespace
-
     ns, ds = _mesh([1e6, 3e6, 1e7, 3e7], [2e7, 1e8, 5e8])
-    rows = [SimpleNamespace(params_non_embedding=n, tokens=d, val_loss=float(CHINCHILLA.predict(CHIN, n=n, d=d)))
-            for n, d in zip(ns, ds, strict=True)]
-    law = fit_from_rows(rows)
+    table = PointsTable(tuple(ResultRow(trial=f"t{i}", label="", size="", budget="", n_total=n, n_non_embedding=n, d=d,
+                                        loss=float(CHINCHILLA.predict(CHIN, n=n, d=d)))
+                              for i, (n, d) in enumerate(zip(ns, ds, strict=True))))
+    law = fit_from_table(table)
     assert law is not None and len(law.samples) > 50
     n_eff = n_effective(law.params, float(CHINCHILLA.predict(CHIN, n=3e6, d=1e8)), 1e8)
     assert n_eff == pytest.approx(3e6, rel=0.02)
+
+
+def _result(params):
+    from scaling.fit.result import FitResult
+
+    return FitResult(law="chinchilla", method="given", params=params, objective=0.0, n_points=0, converged=True,
+                     message="", grad_norm=0.0, n_starts=1, n_at_best=1, conventions={}, procedure={})
+
+
+def test_effective_law_uses_the_reports_own_bootstrap_draws():
+    draws = {k: np.full(7, v) for k, v in CHIN.items()}
+    draws["E"] = CHIN["E"] + np.linspace(-0.01, 0.01, 7)
+    result = _result(CHIN)
+    result.bootstrap_samples = draws
+    law = from_report(FitReport(points=PointsTable(()), laws={"chinchilla": result}))
+    assert len(law.samples) == 7 and [s["E"] for s in law.samples] == pytest.approx(list(draws["E"]))

@@ -1,4 +1,4 @@
-"""Selection of configurations: best per budget, the loss-compute frontier, explicit ids, fit.json's optimum."""
+"""Selection of configurations: best per budget, the loss-compute frontier, explicit ids, the report's optimum."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from scaling.compress.jobs import plan_jobs
 from scaling.compress.select import select
 from scaling.compress.settings import CompressStageConfig
 from scaling.errors import UserError
+from scaling.fit.allocation import OptimalRow
+from scaling.fit.points import PointsTable, ResultRow
+from scaling.fit.report import FitReport
 
 
 def _row(tid, budget, n, d, loss):
@@ -20,29 +23,42 @@ def _row(tid, budget, n, d, loss):
 
 ROWS = [_row("a", "C1", 1e5, 5e5, 3.0), _row("b", "C1", 2e5, 5e5, 2.9), _row("c", "C2", 2e5, 5e6, 2.5),
         _row("d", "C2", 4e5, 2.5e6, 2.6), _row("e", "C2", 1e6, 1e6, 2.8)]
+TABLE = PointsTable(tuple(ResultRow(trial=r.id, label=r.label, size=r.axes["size"], budget=r.axes["budget"],
+                                    n_total=1.5 * r.params_non_embedding, n_non_embedding=r.params_non_embedding,
+                                    d=r.tokens, loss=r.val_loss, c_exact=r.flops_exact) for r in ROWS))
 
 
 def test_best_per_budget_largest_compute_first():
-    picked = select(ROWS, "best_per_budget", 5)
+    picked = select(TABLE, "best_per_budget", 5)
     assert [s.trial_id for s in picked] == ["c", "b"]
-    assert [s.trial_id for s in select(ROWS, "best_per_budget", 1)] == ["c"]
+    assert [s.trial_id for s in select(TABLE, "best_per_budget", 1)] == ["c"]
 
 
 def test_frontier_keeps_only_trials_no_cheaper_one_beats():
-    assert {s.trial_id for s in select(ROWS, "frontier", 10)} == {"a", "b", "c"}
+    assert {s.trial_id for s in select(TABLE, "frontier", 10)} == {"a", "b", "c"}
 
 
 def test_explicit_ids_and_unknown_ids():
-    assert [s.trial_id for s in select(ROWS, ["d", "a"], 5)] == ["d", "a"]
+    assert [s.trial_id for s in select(TABLE, ["d", "a"], 5)] == ["d", "a"]
     with pytest.raises(UserError, match="zzz"):
-        select(ROWS, ["zzz"], 5)
+        select(TABLE, ["zzz"], 5)
 
 
-def test_fit_json_compute_optimal_picks_the_nearest_trial():
-    fit = {"conventions": {"N": "non_embedding"},
-           "compute_optimal": [{"C": 6 * 4e5 * 2.5e6, "N_opt": 3.8e5, "D_opt": 2.6e6},
-                               {"C": 1e30, "N_opt": 1e12, "D_opt": 1e13}]}  # outside the sweep: ignored
-    assert [s.trial_id for s in select(ROWS, "best_per_budget", 5, fit)] == ["d"]
+def test_the_reports_compute_optimal_picks_the_nearest_trial():
+    report = FitReport(points=TABLE, compute_optimal=[
+        OptimalRow(C=6 * 4e5 * 2.5e6, N_opt=3.8e5, D_opt=2.6e6, loss=2.6),
+        OptimalRow(C=1e30, N_opt=1e12, D_opt=1e13, loss=2.0, extrapolated=True)])  # outside the sweep: ignored
+    assert [s.trial_id for s in select(TABLE, "best_per_budget", 5, report)] == ["d"]
+
+
+def test_selection_reads_n_under_the_reports_conventions():
+    """With total parameters (1.5x) the report's optimum at N 5.7e5 is nearest to d; under non-embedding N it
+    would sit between d and e. The selection measures N the way the report does."""
+    from scaling.fit.points import Conventions
+
+    total = TABLE.with_conventions(Conventions(params="total"))
+    report = FitReport(points=total, compute_optimal=[OptimalRow(C=total.c[3], N_opt=6.0e5, D_opt=2.5e6, loss=2.6)])
+    assert [s.trial_id for s in select(TABLE, "best_per_budget", 5, report)] == ["d"]
 
 
 def test_job_ids_are_stable_and_depend_only_on_what_a_method_reads():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,10 @@ from plotfixtures import SIZES, make_fit, make_store
 
 @pytest.fixture(scope="session")
 def full_run(tmp_path_factory) -> Path:
-    """A run directory with store and fit.json (IsoFLOP budgets, two fitted laws, bootstrap, backtest)."""
+    """A run directory with store and fit report (IsoFLOP budgets, two fitted laws, bootstrap, backtest)."""
     run_dir = tmp_path_factory.mktemp("full_run")
-    points = make_store(run_dir)
-    (run_dir / "fit.json").write_text(json.dumps(make_fit(points)))
+    make_store(run_dir)
+    make_fit(run_dir)
     return run_dir
 
 

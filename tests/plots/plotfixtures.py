@@ -1,4 +1,4 @@
-"""Builders for the plot tests: a small store with synthetic Chinchilla losses and a fit.json fitted on them."""
+"""Builders for the plot tests: a small store with synthetic Chinchilla losses and the fit stage's report on it."""
 
 from __future__ import annotations
 
@@ -27,16 +27,18 @@ def make_store(run_dir: Path, sizes: dict[str, float] = SIZES, budgets=BUDGETS, 
         for c in budgets:
             tid = f"{size}-{c:.0e}"
             trials.append({"id": tid, "ord": len(trials), "label": f"{size} C={c:.0e}",
-                           "config": {"model": {"size": size}}, "axes": {"size": size, "budget": c}})
+                           "config": {"model": {"size": size}},
+                           "axes": {"size": size, "budget": f"C{c:.2g}", "budget_kind": "isoflop", "budget_value": c}})
     if failed:
         trials.append({"id": "broken", "ord": len(trials), "label": "xl C=1e+13", "config": {"model": {"size": "xl"}},
-                       "axes": {"size": "xl", "budget": 1e13}})
+                       "axes": {"size": "xl", "budget": "C1e+13", "budget_kind": "isoflop",
+                                                    "budget_value": 1e13}})
     store.add_trials(trials)
     for t in trials:
         if t["id"] == "broken":
             store.finish("broken", "failed", error="Traceback...\nRuntimeError: out of memory")
             continue
-        n, c = SIZES[t["axes"]["size"]], t["axes"]["budget"]
+        n, c = SIZES[t["axes"]["size"]], t["axes"]["budget_value"]
         d = c / (6 * n)
         tokens = np.linspace(d / 20, d, 20)
         curve = chinchilla(n, tokens) * np.exp(rng.normal(0, noise, tokens.size))
@@ -53,31 +55,13 @@ def make_store(run_dir: Path, sizes: dict[str, float] = SIZES, budgets=BUDGETS, 
     return points
 
 
-def make_fit(points: list[dict], bootstrap: int = 20) -> dict:
-    """fit.json as the fit stage writes it, the laws fitted by the fitting library (varpro, seeded bootstrap)."""
-    from scaling.fit import fit_law
-    from scaling.fit.laws import chinchilla_compute_optimal
+def make_fit(run_dir: Path, bootstrap: int = 20, laws: tuple[str, ...] = ("chinchilla", "kaplan_nd")):
+    """The fit report of the fixture store, written by the fit stage's own routine (huber-grid, seeded bootstrap)."""
+    from scaling import results
+    from scaling.stages.fit_stage import fit_table
+    from scaling.sweep.schema import FitStageConfig
 
-    n = np.array([p["N"] for p in points])
-    d = np.array([p["D"] for p in points])
-    loss = np.array([p["loss"] for p in points])
-    chin = fit_law(n=n, d=d, loss=loss, law="chinchilla", method="varpro", bootstrap=bootstrap, seed=0)
-    kap = fit_law(n=n, d=d, loss=loss, law="kaplan_nd", bootstrap=0)
-    samples = chin.bootstrap_samples
-    rows = []
-    for c in (*BUDGETS, 1e14):
-        best = chinchilla_compute_optimal(chin.params, c)
-        draws = chinchilla_compute_optimal({k: samples[k] for k in ("A", "B", "E", "alpha", "beta")}, c)
-        rows.append({"C": c, "N_opt": float(best["N_opt"]), "D_opt": float(best["D_opt"]),
-                     "loss": float(best["loss_opt"]),
-                     "N_opt_interval": np.percentile(draws["N_opt"], [2.5, 97.5]).tolist(),
-                     "D_opt_interval": np.percentile(draws["D_opt"], [2.5, 97.5]).tolist()})
-    small = [p for p in points if p["C"] < 5e12]
-    train = fit_law(n=[p["N"] for p in small], d=[p["D"] for p in small], loss=[p["loss"] for p in small],
-                    law="chinchilla", method="varpro")
-    back = [{"C": p["C"], "N": p["N"], "D": p["D"], "actual": p["loss"], "held_out": p["C"] >= 5e12,
-             "predicted": float(train.predict(n=p["N"], d=p["D"]))} for p in points]
-    return {"conventions": {"N": "non_embedding", "D": "tokens", "C": "6ND"}, "points": points,
-            "laws": {"chinchilla": chin.to_dict(), "kaplan_nd": kap.to_dict()}, "compute_optimal": rows,
-            "isoflop": None, "envelope": None, "backtest": {"law": "chinchilla", "rows": back}, "lr": None,
-            "errors": {}}
+    cfg = FitStageConfig(laws=list(laws), method="huber-grid", bootstrap=bootstrap)
+    report = fit_table(results.from_run_dir(run_dir), cfg)
+    report.write(run_dir)
+    return report

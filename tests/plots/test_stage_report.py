@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from scaling.errors import UserError
-from scaling.plots import FIGURES, SkipFigure, new_figure, register_figure
+from scaling.plots import registry
+from scaling.plots.render import FigureSpec, SkipFigure
+from scaling.plots.style import new_figure
 from scaling.stages.plot_stage import plot_run
 from scaling.sweep.schema import SweepConfig
 
 ALL = {"loss_vs_tokens", "loss_vs_flops", "isoflop", "compute_optimal", "fit_contours", "residuals", "backtest"}
-# the compression stage's figures are registered too; these fixtures have no compression results, so they skip
-COMPRESSION = {name for name, spec in FIGURES.items() if spec.section == "compression"}
+# the compression stage's figures are listed too; these fixtures have no compression results, so they skip
+COMPRESSION = set(registry.COMPRESSION_FIGURES)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def test_bare_run_without_fit_skips_with_notes(bare_run):
     out = plot_stage.run(bare_run, sweep)
     assert {Path(p).stem for p in out["figures"]} == {"loss_vs_tokens", "loss_vs_flops"}
     assert set(out["skipped"]) == (ALL - {"loss_vs_tokens", "loss_vs_flops"}) | COMPRESSION
-    assert "fit.json" in out["skipped"]["fit_contours"] and "IsoFLOP" in out["skipped"]["isoflop"]
+    assert "fit report" in out["skipped"]["fit_contours"] and "IsoFLOP" in out["skipped"]["isoflop"]
     md = (bare_run / "report.md").read_text()
     assert "No fit yet" in md and "skipped: no backtest" in md
     assert out["summary"].startswith("2 figures")
@@ -73,35 +75,38 @@ def test_run_dir_errors_are_user_errors(tmp_path):
         plot_run(tmp_path)
 
 
-def test_registered_figures_join_the_report_and_failures_become_notes(bare_run):
-    @register_figure("test_extra", title="An added figure", section="compression")
+def test_listed_figures_join_the_report_and_failures_become_notes(bare_run, monkeypatch):
     def extra(ctx):
         fig, ax = new_figure()
         ax.plot([1, 2], [3, 4])
         return fig
 
-    @register_figure("test_skip", section="compression")
     def skip(ctx):
         raise SkipFigure("no compression results yet")
 
-    @register_figure("test_broken", section="compression")
     def broken(ctx):
         raise RuntimeError("boom")
 
-    try:
-        out = plot_run(bare_run)
-        assert (bare_run / "figures" / "test_extra.png").is_file()
-        assert out["skipped"]["test_skip"] == "no compression results yet"
-        assert out["skipped"]["test_broken"] == "failed: RuntimeError: boom"
-        html = (bare_run / "report.html").read_text()
-        assert "Figures: compression" in html and "An added figure" in html
-        with pytest.raises(RuntimeError, match="boom"):
-            plot_run(bare_run, strict=True)
-    finally:
-        for name in ("test_extra", "test_skip", "test_broken"):
-            FIGURES.pop(name, None)
+    added = (FigureSpec("test_extra", extra, "An added figure", "compression"),
+             FigureSpec("test_skip", skip, "skips", "compression"),
+             FigureSpec("test_broken", broken, "breaks", "compression"))
+    monkeypatch.setattr(registry, "FIGURES", registry.FIGURES + added)
+    monkeypatch.setattr(registry, "BY_NAME", {s.name: s for s in registry.FIGURES})
+    out = plot_run(bare_run)
+    assert (bare_run / "figures" / "test_extra.png").is_file()
+    assert out["skipped"]["test_skip"] == "no compression results yet"
+    assert out["skipped"]["test_broken"] == "failed: RuntimeError: boom"
+    html = (bare_run / "report.html").read_text()
+    assert "Figures: compression" in html and "An added figure" in html
+    with pytest.raises(RuntimeError, match="boom"):
+        plot_run(bare_run, strict=True)
 
 
 def test_figure_names_must_be_file_safe():
     with pytest.raises(ValueError, match="file name"):
-        register_figure("../evil")
+        FigureSpec("../evil", lambda ctx: None, "evil")
+
+
+def test_every_listed_figure_has_a_unique_name_and_a_known_section():
+    names = [s.name for s in registry.FIGURES]
+    assert len(names) == len(set(names)) and set(registry.BY_NAME) == set(names)

@@ -1,16 +1,17 @@
 """The fit stage on a store of synthetic trials with known constants: best setting per point, seeds as
-replicates, the learning-rate law recovered, compute-optimal table and fit.json written."""
+replicates, the learning-rate law recovered, compute-optimal table and the fit report written and read back."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 
+from scaling import results
+from scaling.fit.report import FitReport
 from scaling.stages import fit_stage
-from scaling.sweep.schema import FitStageConfig, SweepConfig
+from scaling.sweep.schema import SweepConfig
 from scaling.sweep.store import STORE_NAME, Store
 
 TRUE = {"E": 1.8, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
@@ -62,27 +63,25 @@ def sweep():
 
 def test_points_pick_the_best_lr_and_weight_by_seed_spread(tmp_path):
     make_store(tmp_path)
-    store = Store(tmp_path / STORE_NAME)
-    points, candidates = fit_stage.collect_points(store.trials(), FitStageConfig())
-    store.close()
+    table = results.from_run_dir(tmp_path)
+    points = table.best_per_point()
+    assert len(table) == len(SIZES) * len(BUDGETS) * len(LRS) * 2
     assert len(points) == len(SIZES) * len(BUDGETS)
-    assert len(candidates) == len(SIZES) * len(BUDGETS) * len(LRS)
+    assert len(table.per_setting()) == len(SIZES) * len(BUDGETS) * len(LRS)
     for p in points:
         assert p.replicates == 2
-        best_lr = min(LRS, key=lambda lr: abs(math.log(lr) - math.log(lr_opt(p.N))))
-        assert p.loss == pytest.approx(np.mean([loss_of(p.N, p.D, best_lr, s) for s in (0, 1)]))
-    small = [p.weight for p in points if p.N < 1e5]
-    large = [p.weight for p in points if p.N > 1e5]
+        best_lr = min(LRS, key=lambda lr: abs(math.log(lr) - math.log(lr_opt(p.n_non_embedding))))
+        assert p.settings["optimizer.lr"] == best_lr
+        assert p.loss == pytest.approx(np.mean([loss_of(p.n_non_embedding, p.d, best_lr, s) for s in (0, 1)]))
+    small = [p.weight for p in points if p.n_non_embedding < 1e5]
+    large = [p.weight for p in points if p.n_non_embedding > 1e5]
     assert max(small) < min(large), "noisier replicates weigh less"
-    assert np.mean([p.weight for p in points]) == pytest.approx(1.0)
+    assert np.mean(points.weight) == pytest.approx(1.0)
 
 
 def test_learning_rate_law_is_recovered(tmp_path):
     make_store(tmp_path)
-    store = Store(tmp_path / STORE_NAME)
-    _, candidates = fit_stage.collect_points(store.trials(), FitStageConfig())
-    store.close()
-    lr = fit_stage.fit_learning_rate(candidates)
+    lr = fit_stage.fit_learning_rate(results.from_run_dir(tmp_path).per_setting())
     assert lr["law"]["b_N"] == pytest.approx(-0.3, abs=0.02)
     assert math.exp(lr["law"]["a"]) == pytest.approx(0.2, rel=0.1)
     assert all(o["how"] == "parabola" for o in lr["optima"])
@@ -91,15 +90,19 @@ def test_learning_rate_law_is_recovered(tmp_path):
 def test_stage_writes_fit_json_with_constants_near_the_truth(tmp_path, sweep):
     make_store(tmp_path)
     out = fit_stage.run(tmp_path, sweep)
-    fit = json.loads((tmp_path / fit_stage.FIT_FILE).read_text())
-    params = fit["laws"]["chinchilla"]["params"]
-    assert params["alpha"] == pytest.approx(TRUE["alpha"], abs=0.05)
-    assert params["beta"] == pytest.approx(TRUE["beta"], abs=0.05)
-    assert params["E"] == pytest.approx(TRUE["E"], abs=0.15)
-    assert fit["conventions"]["N"] == "non_embedding"
-    assert fit["compute_optimal"] and fit["compute_optimal"][-1]["N_opt_interval"] is not None
-    lo, hi = fit["compute_optimal"][-1]["N_opt_interval"]
-    assert lo <= fit["compute_optimal"][-1]["N_opt"] <= hi
+    fit = FitReport.read(tmp_path)
+    chin = fit.laws["chinchilla"]
+    assert chin.params["alpha"] == pytest.approx(TRUE["alpha"], abs=0.05)
+    assert chin.params["beta"] == pytest.approx(TRUE["beta"], abs=0.05)
+    assert chin.params["E"] == pytest.approx(TRUE["E"], abs=0.15)
+    assert chin.bootstrap_samples is not None and len(chin.bootstrap_samples["alpha"]) == 50
+    assert fit.conventions.params == "non_embedding" and fit.conventions.compute == "6nd"
+    top = fit.compute_optimal[-1]
+    assert top.extrapolated and top.N_opt_interval is not None
+    assert top.N_opt_interval[0] <= top.N_opt <= top.N_opt_interval[1]
+    c_max = float(fit.points.c.max())
+    assert all(r.extrapolated == (r.C > c_max * 1.001) for r in fit.compute_optimal)
+    assert sum(r.extrapolated for r in fit.compute_optimal) == 2, "10x and 100x past the largest trained compute"
     assert "chinchilla" in out["summary"]
     store = Store(tmp_path / STORE_NAME)
     assert [f["law"] for f in store.fits()] == ["chinchilla"]
@@ -111,3 +114,34 @@ def test_no_store_is_a_user_error(tmp_path, sweep):
 
     with pytest.raises(UserError, match="no sweep store"):
         fit_stage.run(tmp_path, sweep)
+
+
+def golden_store(run_dir):
+    """One finished trial with hand-chosen counts: N 1000 non-embedding / 1500 total, D 2000, exact C 9.9e6."""
+    store = Store(run_dir / STORE_NAME)
+    store.add_trials([{"id": "g", "ord": 0, "label": "g", "config": {},
+                       "axes": {"size": "g", "budget": "C1e7", "budget_kind": "isoflop", "budget_value": 1e7}}])
+    store.claim("host:1")
+    store.finish("g", "done", result={"params": {"total": 1500, "embedding": 500, "non_embedding": 1000},
+                                      "tokens": 2000, "flops": {"six_n": 1.2e7, "exact": 9.9e6},
+                                      "val_loss": 3.0, "train_loss": 3.1})
+    store.close()
+
+
+@pytest.mark.parametrize(("params", "compute", "n", "c"), [
+    ("non_embedding", "6nd", 1000.0, 6 * 1000 * 2000),
+    ("total", "6nd", 1500.0, 6 * 1500 * 2000),
+    ("non_embedding", "exact", 1000.0, 9.9e6),
+    ("total", "exact", 1500.0, 9.9e6),
+])
+def test_fit_stage_n_and_c_follow_the_conventions(tmp_path, params, compute, n, c):
+    """Golden values by hand: the points table's N and C under each (params, compute) choice of the fit stage."""
+    golden_store(tmp_path)
+    cfg = fit_stage.FitStageConfig(params=params, compute=compute, loss="train_loss")
+    table = results.from_run_dir(tmp_path, fit_stage.conventions_of(cfg))
+    assert table.n.tolist() == [n] and table.c.tolist() == [pytest.approx(c)]
+    assert table.loss.tolist() == [3.1] and table.d.tolist() == [2000.0]
+    report = fit_stage.fit_table(table, cfg)
+    assert report.conventions.params == params and report.conventions.compute == compute
+    assert report.to_dict()["points"][0]["N"] == n and report.to_dict()["points"][0]["C"] == pytest.approx(c)
+    assert "chinchilla" in report.errors, "one point cannot fit five parameters, and the report says so"

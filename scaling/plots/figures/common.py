@@ -1,50 +1,27 @@
-"""Helpers the built-in figures share: grouping points by size and budget, readable log ticks."""
+"""Helpers the built-in figures share: colours by model size, readable log ticks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from scaling.fit.points import PointsTable
 from scaling.plots.style import colors_for, si
 
 
-def sizes_by_n(points: Iterable[Mapping[str, Any]]) -> list[str]:
+def sizes_by_n(points: PointsTable) -> list[str]:
     """Size names ordered by their smallest N (so colours run small to large)."""
     first: dict[str, float] = {}
-    for p in points:
-        key = str(p.get("size") or p.get("label") or si(p["N"]))
-        first[key] = min(first.get(key, np.inf), float(p.get("N") or np.inf))
+    for row, n in zip(points, points.n, strict=True):
+        first[row.size] = min(first.get(row.size, np.inf), float(n))
     return sorted(first, key=lambda k: first[k])
 
 
-def size_key(p: Mapping[str, Any]) -> str:
-    """The size a point belongs to (its `size`, else its label, else its N)."""
-    return str(p.get("size") or p.get("label") or si(p["N"]))
-
-
-def size_colors(points: list[Mapping[str, Any]]) -> dict[str, str]:
+def size_colors(points: PointsTable) -> dict[str, str]:
     return colors_for(sizes_by_n(points))
-
-
-def group_budgets(points: list[Mapping[str, Any]], rtol: float = 0.05) -> list[tuple[float, list[dict[str, Any]]]]:
-    """Points grouped by compute budget: their `budget` when given, else C values within `rtol` of each other."""
-    if all(p.get("budget") is not None for p in points):
-        groups: dict[float, list[dict[str, Any]]] = {}
-        for p in points:
-            groups.setdefault(float(p["budget"]), []).append(dict(p))
-        return sorted(groups.items())
-    ordered = sorted(points, key=lambda p: p["C"])
-    out: list[tuple[float, list[dict[str, Any]]]] = []
-    for p in ordered:
-        if out and abs(np.log(p["C"]) - np.log(out[-1][1][0]["C"])) <= rtol:
-            out[-1][1].append(dict(p))
-        else:
-            out.append((float(p["C"]), [dict(p)]))
-    return [(float(np.exp(np.mean([np.log(q["C"]) for q in g]))), g) for _, g in out]
 
 
 def readable_log_y(ax: Axes) -> None:

@@ -1,4 +1,4 @@
-"""Training curves: loss against tokens and against compute, one colour per model size, with the envelope."""
+"""Training curves: loss against tokens and against compute (the report's C), one colour per size, with the envelope."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from typing import Any
 import numpy as np
 from matplotlib.lines import Line2D
 
-from scaling.plots.context import FigureContext, size_of
+from scaling import results
+from scaling.plots.context import FigureContext
 from scaling.plots.figures.common import readable_log_x, readable_log_y
-from scaling.plots.registry import SkipFigure, register_figure
+from scaling.plots.render import SkipFigure
 from scaling.plots.style import FIT_COLOR, LABELS, colors_for, legend, log_axes, new_figure, si, styled
 
 
 def _curves(ctx: FigureContext) -> list[dict[str, Any]]:
     """Each trial's loss curve: the configured metric when it has 2+ points, else the training loss."""
+    conv = ctx.conventions
     out = []
     for t in ctx.train_trials():
         rows = ctx.curve(t.id, ctx.loss_metric)
@@ -24,9 +26,10 @@ def _curves(ctx: FigureContext) -> list[dict[str, Any]]:
         rows = [r for r in rows if r["tokens"] > 0 and r["value"] > 0]
         if len(rows) < 2:
             continue
-        out.append({"trial": t, "size": size_of(t), "N": t.params_non_embedding or 0, "metric": metric,
-                    "tokens": np.array([r["tokens"] for r in rows], dtype=float),
-                    "flops": np.array([r["flops"] for r in rows], dtype=float),
+        tokens = np.array([r["tokens"] for r in rows], dtype=float)
+        n = t.params_non_embedding if conv.params == "non_embedding" else t.params_total
+        out.append({"trial": t, "size": results.size_of(t), "N": n or 0, "metric": metric, "tokens": tokens,
+                    "flops": results.step_compute(t, tokens, [r["flops"] for r in rows], conv),
                     "loss": np.array([r["value"] for r in rows], dtype=float)})
     if not out:
         raise SkipFigure("no loss curves in the store yet (no trial has logged 2+ loss values)")
@@ -53,11 +56,10 @@ def _draw(ctx: FigureContext, x_key: str, xlabel: str, envelope: bool):
     metrics = sorted({c["metric"] for c in curves})
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{' / '.join(m.replace('_', ' ') for m in metrics)} (nats/token)")
-    legend(ax, handles=handles, title="model size", loc="lower left")
+    legend(ax, handles=handles, title=f"model size ({ctx.conventions.params.replace('_', '-')} N)", loc="lower left")
     return fig
 
 
-@register_figure("loss_vs_tokens", title="Loss against training tokens", section="training", order=10)
 @styled
 def loss_vs_tokens(ctx: FigureContext):
     """Every trial's loss curve against tokens seen, coloured by model size."""
@@ -66,12 +68,11 @@ def loss_vs_tokens(ctx: FigureContext):
     return fig
 
 
-@register_figure("loss_vs_flops", title="Loss against compute, with the compute-optimal envelope",
-                 section="training", order=20)
 @styled
 def loss_vs_flops(ctx: FigureContext):
-    """Every trial's loss curve against training FLOPs, with the best loss reached at or below each compute."""
-    fig = _draw(ctx, "flops", "training compute (FLOPs)", envelope=True)
+    """Every trial's loss curve against training compute (the fit report's C), with the best loss reached at or
+    below each compute."""
+    fig = _draw(ctx, "flops", ctx.conventions.c_label(), envelope=True)
     fig.axes[0].set_title("Loss against compute")
     return fig
 

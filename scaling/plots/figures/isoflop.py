@@ -1,96 +1,59 @@
-"""IsoFLOP profiles (Hoffmann et al. approach 2): loss against N at fixed compute, parabolas and their minima."""
+"""IsoFLOP profiles (Hoffmann et al. approach 2): the fit report's parabolas, their minima and the points under them.
+
+Nothing is fitted here: each budget's points are the report's points of that IsoFLOP group (the points table's
+one budget rule), and each curve and star is the report's own parabola and minimum.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 from matplotlib.lines import Line2D
 
 from scaling.plots.context import FigureContext
-from scaling.plots.figures.common import group_budgets, readable_log_x, readable_log_y
-from scaling.plots.registry import SkipFigure, register_figure
+from scaling.plots.figures.common import readable_log_x, readable_log_y
+from scaling.plots.render import SkipFigure
 from scaling.plots.style import LABELS, colors_for, legend, log_axes, new_figure, styled
 
-MIN_SIZES = 3  # a parabola needs three distinct sizes per budget
+
+def budget_points(ctx: FigureContext) -> dict[float, list[int]]:
+    """Row indices of the report's points per IsoFLOP group compute (the values the parabolas carry)."""
+    labels, groups = ctx.points().budget_groups()
+    return {float(c): [int(i) for i in np.flatnonzero(labels == k)] for k, c in enumerate(groups)}
 
 
-def isoflop_groups(points: list[dict[str, Any]]) -> list[tuple[float, list[dict[str, Any]]]]:
-    """Budgets with at least MIN_SIZES distinct N (the ones a parabola can be fitted to)."""
-    return [(c, g) for c, g in group_budgets(points) if len({p["N"] for p in g}) >= MIN_SIZES]
-
-
-def parabola(group: list[dict[str, Any]]) -> np.ndarray | None:
-    """Coefficients of log L = a (ln N)^2 + b ln N + c fitted to one budget (None if it opens downward)."""
-    x = np.log([p["N"] for p in group])
-    y = np.log([p["loss"] for p in group])
-    coef = np.polyfit(x, y, 2)
-    return coef if coef[0] > 0 else None
-
-
-def fitted_minima(ctx: FigureContext) -> list[dict[str, float]]:
-    """Per-budget minima from fit.json's `isoflop` result (keys C, N_opt, D_opt, loss), if the fit stage made one."""
-    iso = ctx.fit_section("isoflop") or {}
-    rows = next((iso[k] for k in ("budgets", "minima", "per_budget", "points") if isinstance(iso.get(k), list)), [])
-    out = []
-    for r in rows:
-        c = r.get("C", r.get("flops", r.get("budget")))
-        n = r.get("N_opt", r.get("N"))
-        if c is None or n is None:
-            continue
-        loss = r.get("loss", r.get("loss_opt"))
-        out.append({"C": float(c), "N_opt": float(n), "D_opt": float(r.get("D_opt") or c / (6.0 * n)),
-                    "loss": None if loss is None else float(loss)})
-    return out
-
-
-def isoflop_exponent(ctx: FigureContext) -> float | None:
-    """The fitted a in N_opt ∝ C^a from fit.json's isoflop result, under any of its usual names."""
-    iso = ctx.fit_section("isoflop") or {}
-    for key in ("a", "n_exponent", "N_exponent", "exponent_n"):
-        if isinstance(iso.get(key), int | float):
-            return float(iso[key])
-    return None
-
-
-@register_figure("isoflop", title="IsoFLOP profiles with fitted parabolas", section="fit", order=10)
 @styled
 def isoflop(ctx: FigureContext):
-    """Loss against N for each compute budget, the parabola in log-log space through it, and its minimum."""
-    groups = isoflop_groups(ctx.fit_points())
-    if not groups:
-        raise SkipFigure(f"no IsoFLOP budget with {MIN_SIZES}+ model sizes (a tokens-ladder sweep has none)")
-    colors = colors_for(c for c, _ in groups)
-    minima = {round(np.log10(m["C"]), 2): m for m in fitted_minima(ctx)}
+    """Loss against N for each compute budget, the report's parabola in ln N through it, and its minimum."""
+    iso = ctx.report.isoflop if ctx.report is not None else None
+    if iso is None:
+        why = (ctx.report.errors.get("isoflop") if ctx.report is not None else None) or \
+            "no IsoFLOP budget with 3+ model sizes in the fit report (a tokens ladder has none)"
+        raise SkipFigure(why)
+    points = ctx.points()
+    n_all, loss_all = points.n, points.loss
+    members = budget_points(ctx)
+    colors = colors_for(p.flops for p in iso.parabolas)
     fig, ax = new_figure()
-    for c, group in groups:
-        col = colors[c]
-        n = np.array([p["N"] for p in group])
-        ax.plot(n, [p["loss"] for p in group], "o", color=col, ms=4, label=f"C = {c:.2g}".replace("e+", "e"))
-        coef = parabola(group)
-        if coef is None:
+    for par in iso.parabolas:
+        col = colors[par.flops]
+        idx = min(members.items(), key=lambda kv: abs(np.log(kv[0] / par.flops)))[1]
+        ax.plot(n_all[idx], loss_all[idx], "o", color=col, ms=4, label=f"C = {par.flops:.2g}".replace("e+", "e"))
+        if not np.all(np.isfinite(par.coefficients)):
             continue
-        xs = np.linspace(np.log(n.min()) - 0.2, np.log(n.max()) + 0.2, 100)
-        ax.plot(np.exp(xs), np.exp(np.polyval(coef, xs)), color=col, lw=1.1)
-        fitted = minima.get(round(np.log10(c), 2))
-        if fitted is not None:
-            n_star = fitted["N_opt"]
-            l_star = fitted["loss"] if fitted["loss"] is not None else np.exp(np.polyval(coef, np.log(n_star)))
-        else:
-            n_star = np.exp(-coef[1] / (2 * coef[0]))
-            l_star = np.exp(np.polyval(coef, np.log(n_star)))
-            if not n.min() <= n_star <= n.max():  # a vertex beyond the sampled sizes is an extrapolation
-                continue
-        ax.plot([n_star], [l_star], "*", color=col, ms=11, mec="black", mew=0.6)
+        xs = np.exp(np.linspace(par.x_window[0] - 0.2, par.x_window[1] + 0.2, 100))
+        ax.plot(xs, par(xs), color=col, lw=1.1, ls="-" if par.ok else ":")
+        if par.opt is not None:
+            ax.plot([par.opt], [par.loss_opt], "*", color=col, ms=11, mec="black", mew=0.6,
+                    alpha=1.0 if par.ok else 0.4)
     log_axes(ax)
     readable_log_y(ax)
-    readable_log_x(ax, [p["N"] for _, g in groups for p in g])
-    ax.set_xlabel(LABELS["N"] + f" ({ctx.conventions()['N'].replace('_', '-')})")
+    readable_log_x(ax, n_all)
+    ax.set_xlabel(ctx.conventions.n_label())
     ax.set_ylabel(LABELS["loss"])
-    a = isoflop_exponent(ctx)
-    ax.set_title("IsoFLOP profiles" + (f": N_opt ∝ C^{a:.3f}" if a is not None else ""))
+    ax.set_title(f"IsoFLOP profiles: N_opt ∝ C^{iso.a:.3f} ({iso.procedure['n_budgets_used']} budgets)")
     handles = ax.get_legend_handles_labels()[0] + [
-        Line2D([], [], color="0.3", lw=1.1, label="parabola in log-log"),
+        Line2D([], [], color="0.3", lw=1.1, label="parabola in ln N (fit report)"),
+        Line2D([], [], color="0.3", lw=1.1, ls=":", label="flagged budget (left out of the power law)"),
         Line2D([], [], ls="", marker="*", color="0.3", mec="black", ms=10, label="minimum N_opt"),
     ]
     legend(ax, handles=handles, title="budget (FLOPs)", loc="center left", bbox_to_anchor=(1.01, 0.5))
