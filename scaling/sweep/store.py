@@ -277,10 +277,15 @@ class Store:
     # ---- metrics ------------------------------------------------------------------------------------------
 
     def log_metrics(self, trial_id: str, step: int, tokens: int, flops: float, values: dict[str, float]) -> None:
+        self.log_metric_rows([(trial_id, step, tokens, flops, name, float(v)) for name, v in values.items()])
+
+    def log_metric_rows(self, rows: list[tuple[str, int, int, float, str, float]]) -> None:
+        """Write long-format rows `(trial, step, tokens, flops, name, value)` in one transaction; a row whose
+        (trial, name, step) exists replaces it, so a re-logged step never appears twice."""
         with self.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO metrics (trial, step, tokens, flops, name, value) VALUES (?, ?, ?, ?, ?, ?)",
-                [(trial_id, step, tokens, flops, name, float(v)) for name, v in values.items()],
+                rows,
             )
 
     def delete_metrics_after(self, trial_id: str, step: int) -> None:
@@ -359,16 +364,41 @@ class Store:
 
 
 class StoreSink:
-    """A training run's metrics into the store, in long format, under one trial id."""
+    """A training run's metrics into the store, in long format, under one trial id, written in batches.
 
-    def __init__(self, store: Store, trial_id: str) -> None:
+    Rows wait in memory and go to SQLite in one transaction once `batch_rows` of them wait or the oldest has
+    waited `flush_s` seconds (so `scaling status` stays current), and at every `flush`, `truncate_after` and
+    `close`. The loop flushes before each checkpoint and whenever it ends; a row is kept in the buffer until
+    its transaction commits.
+    """
+
+    def __init__(self, store: Store, trial_id: str, *, batch_rows: int = 512, flush_s: float = 15.0) -> None:
         self.store, self.trial_id = store, trial_id
+        self.batch_rows, self.flush_s = batch_rows, flush_s
+        self._rows: list[tuple[str, int, int, float, str, float]] = []
+        self._oldest: float | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Rows logged but not yet written."""
+        return len(self._rows)
 
     def log(self, step: int, tokens: int, flops: float, values: dict[str, float]) -> None:
-        self.store.log_metrics(self.trial_id, step, tokens, flops, values)
+        self._rows.extend((self.trial_id, step, tokens, flops, name, float(v)) for name, v in values.items())
+        now = time.monotonic()
+        self._oldest = now if self._oldest is None else self._oldest
+        if len(self._rows) >= self.batch_rows or now - self._oldest >= self.flush_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered row in one transaction (in logging order, so a later value of a row wins)."""
+        if self._rows:
+            self.store.log_metric_rows(self._rows)
+            self._rows, self._oldest = [], None
 
     def truncate_after(self, step: int) -> None:
+        self.flush()
         self.store.delete_metrics_after(self.trial_id, step)
 
     def close(self) -> None:
-        pass
+        self.flush()

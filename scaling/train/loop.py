@@ -2,6 +2,13 @@
 
 A run resumes from its newest valid checkpoint and then sees exactly the batches it would have seen, so the
 losses after a crash are bit-identical to an uninterrupted run's.
+
+The host never waits on the device inside a step: step t's metrics are read only after step t+1 has been
+dispatched (nanodo's `pending` pattern), so the device always has the next step queued while the host logs.
+Steps that need their own state on the host (evaluation, checkpoints, WSD branch saves) read their metrics at
+once instead, so nothing is evaluated or saved before its loss has passed the divergence check. Train metrics
+go to the sinks every `log_every` steps and at the last step; the sinks are flushed before every checkpoint
+and whenever the loop ends, however it ends.
 """
 
 from __future__ import annotations
@@ -121,6 +128,113 @@ class DivergenceGuard:
         return None
 
 
+class StepClock:
+    """Host-side timing of the pipelined loop: when each step's metrics reached the host, less the time spent
+    on evaluation and checkpoints. The run's first step holds its compilation, so it is timed apart
+    (`compile_s`) and left out of every rate unless it is the only step there is."""
+
+    def __init__(self, tokens_per_step: int) -> None:
+        self.tokens_per_step = tokens_per_step
+        self.began: float | None = None  # when the run's first step was dispatched
+        self.first: tuple[int, float, float] | None = None  # (step, arrival, excluded so far) of the first step
+        self.last: tuple[int, float] | None = None  # (step, arrival) of the newest step
+        self.mark: tuple[int, float, float] | None = None  # where the previous logged row's window ended
+        self.excluded = 0.0
+
+    def dispatched(self) -> None:
+        if self.began is None:
+            self.began = time.perf_counter()
+
+    def arrived(self, step: int) -> None:
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = (step, now, self.excluded)
+        self.last = (step, now)
+
+    def exclude(self, seconds: float) -> None:
+        """Time that is not training (evaluation, checkpoint saves) and must not lower the rates."""
+        self.excluded += seconds
+
+    @property
+    def compile_s(self) -> float:
+        return self.first[1] - self.began if self.first is not None and self.began is not None else 0.0
+
+    def _rate_since(self, step: int, at: float, excluded: float) -> float | None:
+        last_step, last_at = self.last
+        elapsed = last_at - at - (self.excluded - excluded)
+        return (last_step - step) * self.tokens_per_step / elapsed if last_step > step and elapsed > 0 else None
+
+    def window_rate(self) -> float:
+        """Tokens/s over the steps since the previous call (a logged row's own window); NaN if unknown."""
+        rate = self._rate_since(*(self.mark or self.first))
+        if rate is None and self.last[0] == self.first[0] and self.compile_s > 0:
+            rate = self.tokens_per_step / self.compile_s  # the first step alone: today's only measurement
+        self.mark = (*self.last, self.excluded)
+        return float("nan") if rate is None else rate
+
+    def overall_rate(self) -> float | None:
+        """Tokens/s over the whole run after its first step; None with fewer than two steps."""
+        return self._rate_since(*self.first) if self.first is not None else None
+
+
+@dataclass
+class PendingStep:
+    """A dispatched step whose metrics still live on the device; `step` counts optimizer steps done after it."""
+
+    step: int
+    metrics: dict[str, jax.Array]
+
+
+class StepReader:
+    """Reads a finished step's metrics, checks them for divergence and sends train metrics to the sinks.
+
+    A step is logged when it is a multiple of `log_every`, the schedule's last step, or the step that
+    diverged (the run ends there). An interrupted run does not log its off-cadence last step: resumed, it then
+    holds exactly the rows of an uninterrupted run.
+    """
+
+    def __init__(self, cfg: TrainConfig, sinks: Sequence[MetricSink], guard: DivergenceGuard, clock: StepClock,
+                 schedule: optax.Schedule, per_token: accounting.FlopCounts, peak: float | None) -> None:
+        self.cfg, self.sinks, self.guard, self.clock = cfg, sinks, guard, clock
+        self.schedule, self.per_token, self.peak = schedule, per_token, peak
+        self.started = time.perf_counter()
+        self.train_loss: float | None = None
+
+    def due(self, step: int) -> bool:
+        return step % self.cfg.log_every == 0 or step == self.cfg.total_steps
+
+    def read(self, pending: PendingStep) -> str | None:
+        """Bring `pending`'s metrics to the host (waits for that step only); returns a divergence or None."""
+        metrics = jax.device_get(pending.metrics)
+        self.clock.arrived(pending.step)
+        self.train_loss = loss = float(metrics["loss"])
+        problem = self.guard.check(pending.step, loss)
+        if problem is not None or self.due(pending.step):
+            self._log(pending.step, loss, float(metrics["grad_norm"]))
+        return problem
+
+    def _log(self, step: int, loss: float, grad_norm: float) -> None:
+        tokens = step * self.cfg.tokens_per_step
+        tps = self.clock.window_rate()
+        values = {
+            "train_loss": loss,
+            "lr": float(self.schedule(step - 1)),  # the optimizer's count before this update
+            "grad_norm": grad_norm,
+            "flops_6n": tokens * self.per_token.six_n,
+            "wall_s": time.perf_counter() - self.started,
+            "tokens_per_s": tps,
+            "mfu": tps * self.per_token.train_exact / self.peak if self.peak else float("nan"),
+        }
+        for sink in self.sinks:
+            sink.log(step, tokens, tokens * self.per_token.train_exact, values)
+
+
+def flush_sinks(sinks: Sequence[MetricSink]) -> None:
+    """Make every row logged so far durable (before a checkpoint, and when the loop ends)."""
+    for sink in sinks:
+        sink.flush()
+
+
 def train(
     cfg: TrainConfig,
     run_dir: Path,
@@ -136,7 +250,9 @@ def train(
     """Train one model as `cfg` says, writing checkpoints under `run_dir` and metrics to `sinks`.
 
     `hooks` adapt the run for compression (start parameters, optimizer wrapper, QAT, a teacher); a resumed
-    run takes its parameters from its own newest checkpoint, never from `hooks.init_params`.
+    run takes its parameters from its own newest checkpoint, never from `hooks.init_params`. `on_step(step)`
+    is called once that step's metrics have reached the host (with the next step already running), and so
+    is the progress display.
     """
     maybe_initialize_distributed()
     run_dir = Path(run_dir)
@@ -195,14 +311,15 @@ def train(
     val_NxBxL1 = dataset.val_batches(cfg.eval.batches, cfg.batch_size, cfg.data.seq_len)
     val_NxBxL1 = jax.device_put(val_NxBxL1.reshape(-1, micro, val_NxBxL1.shape[-1]), steps.val_sharding)
     guard = DivergenceGuard(cfg.divergence.spike_ratio, cfg.divergence.after_steps)
-    status, reason = "done", None
-    train_loss = val_loss = None
-    compile_s, timed_s, timed_tokens = 0.0, 0.0, 0
+    clock = StepClock(cfg.tokens_per_step)
+    reader = StepReader(cfg, sinks, guard, clock, schedule, per_token, peak)
+    val_loss = None
     started = time.perf_counter()
     progress = Progress(total_steps, start_step, label=cfg.name, enabled=show_progress)
 
     def save(step: int, force: bool = False) -> None:
         if cfg.checkpoint.enabled:
+            flush_sinks(sinks)  # rows up to `step` are durable before a checkpoint says the run got there
             checkpointer.save(step, params, opt_state, {"tokens": step * cfg.tokens_per_step, "seed": cfg.seed},
                               force=force)
 
@@ -213,75 +330,103 @@ def train(
                      {"val_loss": loss})
         return loss
 
-    step = start_step
-    try:
+    def dispatch(step: int) -> PendingStep:
+        """Queue step `step + 1` on the device and return at once; its metrics stay on the device."""
+        nonlocal params, opt_state
+        # each process loads only its own rows; on one host that is the whole batch
+        local_BxL1 = loader.batch(step, shard=jax.process_index(), num_shards=jax.process_count())
+        batch_BxL1 = jax.make_array_from_process_local_data(steps.batch_sharding, local_BxL1)
+        clock.dispatched()
+        params, opt_state, metrics = steps.train_step(params, opt_state, batch_BxL1)
+        return PendingStep(step + 1, metrics)
+
+    def finish(pending: PendingStep) -> str | None:
+        """Read a step's metrics, log them if due, report progress; returns a divergence or None."""
+        problem = reader.read(pending)
+        progress.update(pending.step, reader.train_loss, val_loss)
+        if on_step is not None:
+            on_step(pending.step)
+        return problem
+
+    def save_branch(step: int) -> None:
+        """The checkpoint a WSD branch starts from. A run killed after saving it and resumed from an earlier
+        checkpoint reaches `step` again with bit-identical state; orbax refuses to save an existing step even
+        with force=True, so the one already there counts as done."""
+        branch_ckpt = Checkpointer(branch.save_at[step], keep=1, async_save=False)
+        if step not in branch_ckpt.steps():
+            branch_ckpt.save(step, params, opt_state, {"tokens": step * cfg.tokens_per_step, "seed": cfg.seed},
+                             force=True)
+        branch_ckpt.close()
+
+    def evaluates_at(step: int) -> bool:
+        return step % cfg.eval.every_steps == 0 and step < total_steps
+
+    def checkpoints_at(step: int) -> bool:
+        return cfg.checkpoint.enabled and step % cfg.checkpoint.every_steps == 0 and step < total_steps
+
+    def needs_own_state(step: int) -> bool:
+        """Whether the host acts on `step`'s parameters, which the next step replaces (it donates its inputs)."""
+        return step in branch.save_at or evaluates_at(step) or checkpoints_at(step)
+
+    def act_on(step: int) -> None:
+        """Branch save, evaluation and checkpoint at `step`, once its loss has passed the divergence check."""
+        nonlocal val_loss
+        t0 = time.perf_counter()
+        if step in branch.save_at:
+            save_branch(step)
+        if evaluates_at(step):
+            val_loss = evaluate(step)
+        if checkpoints_at(step):
+            save(step)
+        clock.exclude(time.perf_counter() - t0)
+
+    def run_steps() -> tuple[str, str | None, int]:
+        """Dispatch step t+1, then read step t: (status, reason, the last step whose update counts)."""
+        step, pending = start_step, None
         while step < total_steps:
             if stop is not None and stop.is_set():
-                status, reason = "interrupted", "stopped by request"
                 break
-            t0 = time.perf_counter()
-            # each process loads only its own rows; on one host that is the whole batch
-            local_BxL1 = loader.batch(step, shard=jax.process_index(), num_shards=jax.process_count())
-            batch_BxL1 = jax.make_array_from_process_local_data(steps.batch_sharding, local_BxL1)
-            params, opt_state, metrics = steps.train_step(params, opt_state, batch_BxL1)
-            loss = float(metrics["loss"])
-            dt = time.perf_counter() - t0
-            if step == start_step:
-                compile_s = dt
-            else:
-                timed_s, timed_tokens = timed_s + dt, timed_tokens + cfg.tokens_per_step
-            step += 1
-            tokens = step * cfg.tokens_per_step
-            tps = cfg.tokens_per_step / dt
-            values = {
-                "train_loss": loss,
-                "lr": float(schedule(step - 1)),
-                "grad_norm": float(metrics["grad_norm"]),
-                "flops_6n": tokens * per_token.six_n,
-                "wall_s": time.perf_counter() - started,
-                "tokens_per_s": tps,
-                "mfu": tps * per_token.train_exact / peak if peak else float("nan"),
-            }
-            for sink in sinks:
-                sink.log(step, tokens, tokens * per_token.train_exact, values)
-            train_loss = loss
-            problem = guard.check(step, loss)
-            if problem is not None:
-                status, reason = "diverged", problem
-                break
-            if step in branch.save_at:
-                branch_ckpt = Checkpointer(branch.save_at[step], keep=1, async_save=False)
-                branch_ckpt.save(step, params, opt_state, {"tokens": tokens, "seed": cfg.seed}, force=True)
-                branch_ckpt.close()
-            if step % cfg.eval.every_steps == 0 and step < total_steps:
-                val_loss = evaluate(step)
-            if step % cfg.checkpoint.every_steps == 0 and step < total_steps:
-                save(step)
-            progress.update(step, loss, val_loss)
-            if on_step is not None:
-                on_step(step)
+            current = dispatch(step)
+            step = current.step
+            if pending is not None and (problem := finish(pending)) is not None:  # step - 1, read while step runs
+                return "diverged", problem, pending.step  # the state past it is dropped, never saved
+            pending = current
+            if needs_own_state(step):
+                pending = None
+                if (problem := finish(current)) is not None:
+                    return "diverged", problem, step
+                act_on(step)
+        if pending is not None and (problem := finish(pending)) is not None:  # the last one, read after the loop
+            return "diverged", problem, step
+        if step < total_steps:
+            return "interrupted", "stopped by request", step
+        return "done", None, step
+
+    try:
+        status, reason, step = run_steps()
+        if status != "diverged":
+            val_loss = evaluate(step)
+            if step != resumed_from:  # a run restored at its last step already has that checkpoint
+                save(step, force=True)
     finally:
         progress.close()
-    if status != "diverged":
-        val_loss = evaluate(step)
-        if step != resumed_from:  # a run restored at its last step already has that checkpoint
-            save(step, force=True)
+        flush_sinks(sinks)
     checkpointer.close()
 
     tokens = step * cfg.tokens_per_step
-    tokens_per_s = timed_tokens / timed_s if timed_s > 0 else None
+    tokens_per_s = clock.overall_rate()
     result = TrainResult(
         status=status,
         reason=reason,
         steps=step,
         tokens=tokens,
-        train_loss=train_loss,
+        train_loss=reader.train_loss,
         val_loss=val_loss,
         params=asdict(counts),
         flops_per_token=asdict(per_token),
         flops={"six_n": tokens * per_token.six_n, "exact": tokens * per_token.train_exact},
         wall_s=time.perf_counter() - started,
-        compile_s=compile_s,
+        compile_s=clock.compile_s,
         tokens_per_s=tokens_per_s,
         mfu=(tokens_per_s * per_token.train_exact / peak) if (tokens_per_s and peak) else None,
         resumed_from=resumed_from,

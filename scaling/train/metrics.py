@@ -1,7 +1,9 @@
 """Where a run's metrics go: JSON lines and TensorBoard events here; the sweep store adds its own sink.
 
 Rows are `(step, tokens, flops, {name: value})`; the store flattens them into long format. A resumed run first
-drops whatever was logged after the checkpoint it resumed from, so no step appears twice.
+drops whatever was logged after the checkpoint it resumed from, so no step appears twice. A sink may buffer
+rows; `flush` makes them durable, and the loop calls it before every checkpoint and when it ends, so a
+checkpoint never claims steps whose rows could still be lost.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from typing import Protocol
 
 
 class MetricSink(Protocol):
+    """Where the loop sends rows: `log` may buffer, `flush` writes what is buffered, `close` flushes and ends."""
+
     def log(self, step: int, tokens: int, flops: float, values: dict[str, float]) -> None: ...
 
     def truncate_after(self, step: int) -> None: ...
+
+    def flush(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -48,6 +54,11 @@ class JsonlSink:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(row) + "\n" for row in kept))
         os.replace(tmp, self.path)
+
+    def flush(self) -> None:
+        """Every line is flushed as it is written (a logged row is one write), so there is nothing left here."""
+        if self._file is not None:
+            self._file.flush()
 
     def close(self) -> None:
         if self._file is not None:
@@ -88,6 +99,10 @@ class TensorBoardSink:
 
     def truncate_after(self, step: int) -> None:
         self._purge_step = step + 1
+
+    def flush(self) -> None:
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self) -> None:
         if self._writer is not None:

@@ -35,8 +35,8 @@ def train_losses(run_dir) -> dict[int, float]:
 
 def test_sigkill_then_resume_gives_bit_identical_losses(tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
-    config = write_config(tmp_path / "run.yaml", steps=40, **{"checkpoint.every_steps": 5,
-                                                              "checkpoint.async_save": True})
+    config = write_config(tmp_path / "run.yaml", steps=40, log_every=1,  # every step, to compare step by step
+                          **{"checkpoint.every_steps": 5, "checkpoint.async_save": True})
     killed, clean = tmp_path / "killed", tmp_path / "clean"
 
     proc = subprocess.Popen([*CLI, "train", str(config), "--run-dir", str(killed)], env=env,

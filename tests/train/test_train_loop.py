@@ -20,7 +20,7 @@ def one_device():
 
 def test_run_learns_and_logs_every_step(tmp_path):
     sink = JsonlSink(tmp_path / "metrics.jsonl")
-    result = train(tiny_config(), tmp_path, sinks=[sink], devices=one_device(), show_progress=False)
+    result = train(tiny_config(log_every=1), tmp_path, sinks=[sink], devices=one_device(), show_progress=False)
     sink.close()
     assert result.status == "done" and result.steps == 12
     rows = read_jsonl(tmp_path / "metrics.jsonl")
