@@ -10,7 +10,7 @@ processes share the cores (it says how well each CPU-second is spent, not how we
 `--xla-flags` is appended to XLA_FLAGS
 before JAX loads, to compare compiler options.
 
-What moved the numbers on the 2-core CI machine (l = d128 L5, vocab 4096; plain einsum/autodiff model with
+What moved the numbers on the 2-core CI machine (l was d128 L5 then, vocab 4096; plain einsum/autodiff model with
 optax loss -> this one): the dense layers' hand-written backward (XLA:CPU otherwise materialised transposed
 activation gradients), the blocked, cache-chunked attention with a recomputing backward, and the fused
 chunked head + loss; together ~1.6x tokens/s (MFU 0.23 -> 0.37 at l, 0.30 -> 0.47 at xl). What did not:

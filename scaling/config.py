@@ -28,7 +28,7 @@ SIZE_PRESETS: dict[str, tuple[int, int, int]] = {
     "xs": (48, 2, 4),
     "s": (64, 3, 4),
     "m": (96, 4, 6),
-    "l": (128, 5, 8),
+    "l": (128, 4, 8),
     "xl": (192, 4, 6),
     "125m": (768, 12, 12),
     "350m": (1024, 24, 16),
@@ -190,24 +190,33 @@ class DivergenceConfig(Strict):
     after_steps: int = Field(default=20, ge=0, description="ignore spikes before this step (warmup noise)")
 
 
-class TrainConfig(Strict):
-    """One training run: a model, its data, its optimizer and how long it trains."""
+class RunSettings(Strict):
+    """The training settings one run and a sweep share: declared once, so a sweep's defaults are a run's fields."""
 
-    name: str = "run"
-    model: ModelConfig = Field(default_factory=lambda: ModelConfig(size="xs"))
     data: DataConfig = Field(default_factory=DataConfig)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     batch_size: int = Field(default=32, gt=0, description="sequences per optimizer step, over all devices")
     grad_accum: int = Field(default=1, gt=0, description="micro-batches per optimizer step")
-    tokens: int | None = Field(default=None, gt=0, description="training tokens; or give steps")
-    steps: int | None = Field(default=None, gt=0)
     seed: int = 0
     mesh: MeshConfig = Field(default_factory=MeshConfig)
     dtype: DtypeConfig = Field(default_factory=DtypeConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     divergence: DivergenceConfig = Field(default_factory=DivergenceConfig)
-    log_every: int = Field(default=10, gt=0)
+    log_every: int = Field(default=10, gt=0, description="steps between training-metric rows")
+
+    def run_settings(self) -> dict[str, Any]:
+        """Only the shared training settings, as JSON-ready data (what a sweep hands each of its trials)."""
+        return self.model_dump(mode="json", include=set(RunSettings.model_fields))
+
+
+class TrainConfig(RunSettings):
+    """One training run: a model, its data, its optimizer and how long it trains."""
+
+    name: str = "run"
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig(size="xs"))
+    tokens: int | None = Field(default=None, gt=0, description="training tokens; or give steps")
+    steps: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _length(self) -> TrainConfig:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from scaling.compress.effective import InverseLaw, effective
-from scaling.compress.laws import (
+from scaling.compress.ratio_laws import (
     DISTILL_TEACHER_FLOOR,
     FRANTAR_SPARSITY_FIXED_D,
     KUMAR_PTQ,

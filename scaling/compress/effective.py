@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from scaling.compress.laws import fit_least_squares
+from scaling.compress.ratio_laws import fit_least_squares
 from scaling.fit.laws import CHINCHILLA
 from scaling.fit.points import PointsTable
 from scaling.fit.report import FitReport

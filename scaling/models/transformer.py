@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.config import ModelConfig
-from scaling.models.layers import MLP, CausalAttention, RMSNorm, dense, matmul_input, param
+from scaling.models.layers import MLP, CausalAttention, InputTransform, RMSNorm, dense, matmul_input, param
 from scaling.models.loss import head_cross_entropy
 from scaling.models.mup import scales
 
@@ -55,7 +55,7 @@ class Transformer(nnx.Module):
         self.tie_embeddings = cfg.tie_embeddings
         self.logit_scale = s.logits
         self.compute_dtype = compute_dtype
-        self.activation_bits: int | None = None  # the head's input; see `ModelState.with_activation_bits`
+        self.input_transform: InputTransform | None = None  # the head's input; see `ModelState.with_input_transform`
 
     def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
         return self.forward(tokens_BxL)[0]
@@ -64,7 +64,7 @@ class Transformer(nnx.Module):
         """Mean next-token cross-entropy, the head fused with the loss (equal to CE(model(tokens)), faster)."""
         x_BxLxD = self.trunk(tokens_BxL)
         B, L, D = x_BxLxD.shape
-        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.activation_bits)
+        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.input_transform)
         return head_cross_entropy(x_NxD, self.head_DxV(), targets_BxL.reshape(B * L), self.logit_scale)
 
     def head_DxV(self) -> jax.Array:
@@ -93,7 +93,7 @@ class Transformer(nnx.Module):
         acts: dict[str, jax.Array] = {}
         x_BxLxD = self.trunk(tokens_BxL, acts if collect else None)
         B, L, D = x_BxLxD.shape
-        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.activation_bits)
+        x_NxD = matmul_input(x_BxLxD.reshape(B * L, D), self.input_transform)
         logits_BxLxV = dense(x_NxD, self.head_DxV()).reshape(B, L, -1)
         logits_BxLxV = logits_BxLxV.astype(jnp.float32)
         if self.logit_scale != 1.0:

@@ -219,20 +219,12 @@ def _train_config(
         schedule["warmup_tokens"] = int(schedule["warmup"] * smallest)
     axis_label = "".join(f"-{k.rsplit('.', 1)[-1]}{v}" for k, v in axes.items())
     return {
+        **sweep.run_settings(),
         "name": f"{model.label()}-{budget_label}{axis_label}",
         "model": model.model_dump(mode="json"),
-        "data": sweep.data.model_dump(mode="json"),
         "optimizer": optimizer,
-        "batch_size": sweep.batch_size,
-        "grad_accum": sweep.grad_accum,
         "tokens": max(1, int(round(tokens))),
         "seed": sweep.seed if "seed" not in axes else axes["seed"],
-        "mesh": sweep.mesh.model_dump(mode="json"),
-        "dtype": sweep.dtype.model_dump(mode="json"),
-        "eval": sweep.eval.model_dump(mode="json"),
-        "checkpoint": sweep.checkpoint.model_dump(mode="json"),
-        "divergence": sweep.divergence.model_dump(mode="json"),
-        "log_every": sweep.log_every,
     }
 
 

@@ -11,17 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from scaling.compress.settings import CompressStageConfig  # the one compress/ import here: pure settings, no ops
-from scaling.config import (
-    CheckpointConfig,
-    DataConfig,
-    DivergenceConfig,
-    DtypeConfig,
-    EvalConfig,
-    MeshConfig,
-    ModelConfig,
-    OptimizerConfig,
-    Strict,
-)
+from scaling.config import ModelConfig, RunSettings, Strict
 
 
 class SweepModel(Strict):
@@ -131,23 +121,16 @@ class StagesConfig(Strict):
     compress: CompressStageConfig | None = Field(default=None, description="compression stage; see the README")
 
 
-class SweepConfig(Strict):
-    """A whole sweep as written in YAML (after sweep axes are taken out, see scaling.sweep.plan)."""
+class SweepConfig(RunSettings):
+    """A whole sweep as written in YAML (after sweep axes are taken out, see scaling.sweep.plan).
+
+    The training settings (data, optimizer, batch size, mesh, ...) are `RunSettings`, the very fields of a
+    single run: each trial's TrainConfig starts from them.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     model: SweepModel
-    data: DataConfig = Field(default_factory=DataConfig)
     budget: BudgetConfig
-    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    batch_size: int = Field(default=32, gt=0)
-    grad_accum: int = Field(default=1, gt=0)
-    seed: int = 0
-    mesh: MeshConfig = Field(default_factory=MeshConfig)
-    dtype: DtypeConfig = Field(default_factory=DtypeConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
-    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
-    divergence: DivergenceConfig = Field(default_factory=DivergenceConfig)
-    log_every: int = Field(default=10, gt=0)
     wsd_branching: bool = Field(default=True, description="with a wsd schedule, branch cooldowns off one stable run")
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     stages: StagesConfig = Field(default_factory=StagesConfig)

@@ -58,24 +58,10 @@ class ModelState:
         graphdef (one more compile; a hashable transform equal by value reuses it) and the parameters are shared."""
         model = nnx.merge(self.graphdef, params, self.rest)
         for _path, module in nnx.iter_modules(model):
-            for attr in _INPUT_HOOKS:
-                if hasattr(module, attr):
-                    setattr(module, attr, transform)
+            if hasattr(module, "input_transform"):
+                module.input_transform = transform
         graphdef = nnx.split(model, nnx.Param, ...)[0]
         return dataclasses.replace(self, graphdef=graphdef)
-
-    def with_activation_bits(self, params: Any, bits: int | None) -> ModelState:
-        """Compatibility shim: `with_input_transform(params, ActivationQuant(bits))`. The import points upward
-        (train -> compress) and is deferred; delete this once tests/models calls `with_input_transform`."""
-        from scaling.compress.activation_quant import ActivationQuant
-
-        return self.with_input_transform(params, None if bits is None else ActivationQuant(bits))
-
-
-# Module attributes `with_input_transform` sets: the layers' hook, and the name the transformer's LM head still
-# uses for the same hook (scaling/models/transformer.py; drop it here once that attribute is renamed).
-_INPUT_HOOKS = ("input_transform", "activation_bits")
-
 
 def _param_dicts(model: nnx.Module) -> tuple[Any, Any, Any]:
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)

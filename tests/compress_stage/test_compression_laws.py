@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from scaling.compress.effective import effective, fit_from_table, from_report, n_effective
-from scaling.compress.laws import (
+from scaling.compress.ratio_laws import (
     DISTILL_TEACHER_FLOOR,
     FRANTAR_SPARSITY,
     FRANTAR_SPARSITY_FIXED_D,

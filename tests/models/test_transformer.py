@@ -189,14 +189,16 @@ def test_accelerator_code_path_matches_reference(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.parametrize("bits", [8, 4])
 def test_quantized_activations_match_the_reference_at_every_matmul_input(bits: int) -> None:
-    """`with_activation_bits` quantizes the input of every weight matmul (Q/K/V, attention output, MLP in and out,
-    head) per token: the model's logits equal the reference doing the same, far closer than to float logits."""
+    """`with_input_transform(ActivationQuant(bits))` quantizes the input of every weight matmul (Q/K/V,
+    attention output, MLP in and out, head) per token: the model's logits equal the reference doing the same,
+    far closer than to float logits."""
+    from scaling.compress.activation_quant import ActivationQuant
     from scaling.train.step import ModelState
 
     cfg = ModelConfig(d_model=32, n_layers=2, n_heads=4, mlp="swiglu", tie_embeddings=False, vocab_size=97)
     graphdef, params = split(cfg)
     pure = nnx.to_pure_dict(params)
-    state = ModelState(graphdef, {}, None, None).with_activation_bits(pure, bits)
+    state = ModelState(graphdef, {}, None, None).with_input_transform(pure, ActivationQuant(bits))
     tokens_BxL = jax.random.randint(jax.random.key(6), (2, 40), 0, 97)
     model_q = jax.jit(lambda p: state.apply(p, tokens_BxL))(pure)
     ref_q = jax.jit(lambda p: reference.forward(cfg, p, tokens_BxL, act_bits=bits))(pure)
