@@ -51,13 +51,17 @@ def row_of_trial(trial: Any, loss: str = "val_loss") -> ResultRow | None:
     )
 
 
+def n_of(trial: Any, conv: Conventions) -> float:
+    """A store trial's N under the conventions (non-embedding or total parameters; 0 when not yet counted)."""
+    return float((trial.params_non_embedding if conv.params == "non_embedding" else trial.params_total) or 0)
+
+
 def step_compute(trial: Any, tokens: Any, exact_flops: Any, conv: Conventions) -> Any:
     """Training compute after `tokens` under `conv`, for points along a curve: 6 N D with the conventions' N,
     or the exact FLOPs the trainer logged beside each step."""
     if conv.compute == "exact":
         return np.asarray(exact_flops, dtype=np.float64)
-    n = trial.params_non_embedding if conv.params == "non_embedding" else trial.params_total
-    return compute(n or 0.0, tokens)
+    return compute(n_of(trial, conv), tokens)
 
 
 def from_trials(trials: Iterable[Any], conventions: Conventions = DEFAULT_CONVENTIONS) -> PointsTable:

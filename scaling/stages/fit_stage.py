@@ -58,8 +58,7 @@ def _curves(store: Store, trials: list[Any], conv: Conventions) -> list[dict[str
         if t.status != "done" or len(rows) < 2:
             continue
         tokens = np.array([r["tokens"] for r in rows], dtype=np.float64)
-        curves.append({"trial": t.id, "N": float(t.params_non_embedding if conv.params == "non_embedding"
-                                                 else t.params_total),
+        curves.append({"trial": t.id, "N": results.n_of(t, conv),
                        "C": results.step_compute(t, tokens, [r["flops"] for r in rows], conv),
                        "loss": np.array([r["value"] for r in rows], dtype=np.float64)})
     return curves

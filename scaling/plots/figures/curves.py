@@ -27,8 +27,8 @@ def _curves(ctx: FigureContext) -> list[dict[str, Any]]:
         if len(rows) < 2:
             continue
         tokens = np.array([r["tokens"] for r in rows], dtype=float)
-        n = t.params_non_embedding if conv.params == "non_embedding" else t.params_total
-        out.append({"trial": t, "size": results.size_of(t), "N": n or 0, "metric": metric, "tokens": tokens,
+        out.append({"trial": t, "size": results.size_of(t), "N": results.n_of(t, conv), "metric": metric,
+                    "tokens": tokens,
                     "flops": results.step_compute(t, tokens, [r["flops"] for r in rows], conv),
                     "loss": np.array([r["value"] for r in rows], dtype=float)})
     if not out:
