@@ -19,11 +19,12 @@ from scaling.errors import UserError
 from scaling.fit.allocation import OptimalRow
 from scaling.fit.approaches import EnvelopeResult, IsoflopResult
 from scaling.fit.backtest import BacktestResult
+from scaling.fit.lr_law import LrLaw
 from scaling.fit.points import Conventions, PointsTable
 from scaling.fit.result import FitResult, _clean
 
 FIT_REPORT_FILE = "fit.json"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ND_LAWS = ("chinchilla", "chinchilla_tied")  # the laws the compute-optimal table is read from, in preference
 
 
@@ -38,7 +39,7 @@ class FitReport:
     isoflop: IsoflopResult | None = None
     envelope: EnvelopeResult | None = None
     backtest: BacktestResult | None = None
-    lr: dict[str, Any] | None = None
+    lr: LrLaw | None = None
     errors: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -71,7 +72,7 @@ class FitReport:
             "isoflop": None if self.isoflop is None else self.isoflop.to_dict(),
             "envelope": None if self.envelope is None else self.envelope.to_dict(),
             "backtest": None if self.backtest is None else self.backtest.to_dict(),
-            "lr": _clean(self.lr),
+            "lr": None if self.lr is None else _clean(self.lr.to_dict()),
             "errors": dict(self.errors),
         }
 
@@ -89,7 +90,7 @@ class FitReport:
             laws={name: FitResult.from_dict(r, samples.get(name)) for name, r in data["laws"].items()},
             compute_optimal=[OptimalRow.from_dict(r) for r in data["compute_optimal"]],
             isoflop=opt("isoflop", IsoflopResult), envelope=opt("envelope", EnvelopeResult),
-            backtest=opt("backtest", BacktestResult), lr=data.get("lr"), errors=dict(data.get("errors") or {}),
+            backtest=opt("backtest", BacktestResult), lr=opt("lr", LrLaw), errors=dict(data.get("errors") or {}),
             settings=dict(data.get("settings") or {}),
         )
 
@@ -123,8 +124,8 @@ class FitReport:
         if inside:
             top = inside[-1]
             parts.append(f"at C={top.C:.3g} (largest trained): N_opt={top.N_opt:.3g}, D_opt={top.D_opt:.3g}")
-        if self.lr and self.lr.get("law"):
-            parts.append(f"lr law: {self.lr['formula']} with {self.lr['law']}")
+        if self.lr is not None:
+            parts.append(f"lr: {self.lr.describe()}")
         if self.errors:
             parts.append("not fitted: " + "; ".join(f"{k}: {v}" for k, v in self.errors.items()))
         return "; ".join(parts)

@@ -8,7 +8,6 @@ sweep can use it. N and C follow `stages.fit.params` and `stages.fit.compute`, r
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,11 @@ import numpy as np
 from scaling import results
 from scaling.errors import UserError
 from scaling.fit.allocation import compute_optimal_table
-from scaling.fit.points import Conventions, PointsTable, SettingMean
+from scaling.fit.lr_law import fit_lr_law
+from scaling.fit.points import Conventions, PointsTable
 from scaling.fit.report import ND_LAWS, FitReport
 from scaling.sweep.schema import FitStageConfig, SweepConfig
 from scaling.sweep.store import STORE_NAME, Store
-
-LR_AXIS = "optimizer.lr"
-BATCH_AXIS = "batch_size"
 
 
 def conventions_of(cfg: FitStageConfig) -> Conventions:
@@ -109,41 +106,5 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
                 runs=np.concatenate([[cv["trial"]] * len(cv["C"]) for cv in curves]))
         except (UserError, ValueError) as exc:
             report.errors["envelope"] = str(exc)
-    report.lr = fit_learning_rate(table.per_setting())
+    report.lr = fit_lr_law(table.per_setting())
     return report
-
-
-def fit_learning_rate(candidates: list[SettingMean]) -> dict[str, Any] | None:
-    """Optimal learning rate per (N, D) (a parabola in log lr through the best three, else the best value),
-    then log lr* = a + b log N (+ c log B when the batch size varies), by least squares."""
-    with_lr = [c for c in candidates if LR_AXIS in c.setting]
-    if len({c.setting[LR_AXIS] for c in with_lr}) < 2:
-        return None
-    groups: dict[tuple, list[SettingMean]] = defaultdict(list)
-    for c in with_lr:
-        groups[(c.n, c.representative.d, c.setting.get(BATCH_AXIS))].append(c)
-    optima = []
-    for (n, tokens, batch), rows in groups.items():
-        rows.sort(key=lambda r: r.setting[LR_AXIS])
-        log_lr = np.log([r.setting[LR_AXIS] for r in rows])
-        losses = np.array([r.loss for r in rows])
-        i = int(np.argmin(losses))
-        best, how = float(np.exp(log_lr[i])), "grid" if 0 < i < len(rows) - 1 else "grid edge: widen the lr axis"
-        if 0 < i < len(rows) - 1:
-            a2, a1, _ = np.polyfit(log_lr[i - 1:i + 2], losses[i - 1:i + 2], 2)
-            if a2 > 0:
-                best, how = float(np.exp(-a1 / (2 * a2))), "parabola"
-        optima.append({"N": n, "tokens": tokens, "batch_size": batch, "lr_opt": best, "how": how})
-    ns = np.array([o["N"] for o in optima], float)
-    if len(set(ns)) < 2:
-        return {"optima": optima, "law": None, "note": "one model size: no lr law across N"}
-    columns = [np.ones_like(ns), np.log(ns)]
-    names = ["a", "b_N"]
-    batches = [o["batch_size"] for o in optima]
-    if None not in batches and len(set(batches)) > 1:
-        columns.append(np.log(np.array(batches, float)))
-        names.append("c_B")
-    design = np.stack(columns, axis=1)
-    coef, *_ = np.linalg.lstsq(design, np.log([o["lr_opt"] for o in optima]), rcond=None)
-    formula = "lr* = exp(a) * N^b_N" + (" * B^c_B" if "c_B" in names else "")
-    return {"optima": optima, "law": dict(zip(names, map(float, coef), strict=True)), "formula": formula}

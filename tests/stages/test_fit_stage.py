@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from scaling import results
+from scaling.fit.lr_law import fit_lr_law
+from scaling.fit.points import ResultRow, SettingMean
 from scaling.fit.report import FitReport
 from scaling.stages import fit_stage
 from scaling.sweep.schema import SweepConfig
@@ -81,10 +83,35 @@ def test_points_pick_the_best_lr_and_weight_by_seed_spread(tmp_path):
 
 def test_learning_rate_law_is_recovered(tmp_path):
     make_store(tmp_path)
-    lr = fit_stage.fit_learning_rate(results.from_run_dir(tmp_path).per_setting())
-    assert lr["law"]["b_N"] == pytest.approx(-0.3, abs=0.02)
-    assert math.exp(lr["law"]["a"]) == pytest.approx(0.2, rel=0.1)
-    assert all(o["how"] == "parabola" for o in lr["optima"])
+    lr = fit_lr_law(results.from_run_dir(tmp_path).per_setting())
+    assert lr.coefficients["b_N"] == pytest.approx(-0.3, abs=0.02)
+    assert math.exp(lr.coefficients["a"]) == pytest.approx(0.2, rel=0.1)
+    assert all(o.how == "parabola" for o in lr.optima)
+    assert lr.predict(1e5) == pytest.approx(lr_opt(1e5), rel=0.1)
+
+
+def _setting(n: float, lr: float, loss: float) -> SettingMean:
+    row = ResultRow(trial=f"{n}-{lr}", label="", size=str(n), budget="b", n_total=n, n_non_embedding=n, d=1e6,
+                    loss=loss, settings={"optimizer.lr": lr})
+    return SettingMean.of([row], "non_embedding")
+
+
+def test_grid_edge_optima_are_bounds_not_regressed():
+    rows = [_setting(n, lr, loss) for n, lr, loss in [
+        (1e4, 1e-3, 3.0), (1e4, 3e-3, 2.9), (1e4, 1e-2, 2.95),   # interior
+        (1e5, 1e-3, 2.5), (1e5, 3e-3, 2.4), (1e5, 1e-2, 2.45),   # interior
+        (1e6, 1e-3, 2.2), (1e6, 3e-3, 2.1), (1e6, 1e-2, 2.0)]]   # best at the top edge: a lower bound only
+    law = fit_lr_law(rows)
+    assert [o.how for o in law.optima if o.N == 1e6] == ["above"]
+    assert law.fitted_on == 2
+    assert law.coefficients["b_N"] == pytest.approx(0.0, abs=1e-9), "the two interior optima sit at the same lr"
+
+
+def test_lr_law_round_trips_through_the_report(tmp_path, sweep):
+    make_store(tmp_path)
+    fit_stage.run(tmp_path, sweep)
+    again = FitReport.read(tmp_path)
+    assert again.lr is not None and again.lr.coefficients["b_N"] == pytest.approx(-0.3, abs=0.02)
 
 
 def test_stage_writes_fit_json_with_constants_near_the_truth(tmp_path, sweep):
