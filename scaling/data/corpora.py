@@ -50,3 +50,17 @@ def resolve_corpus(spec: str, downloads: Path) -> Corpus:
         return Parquet(name, target, field)
     dataset, _, config = target.partition(":")
     return HuggingFace(name, dataset, config or None, field)
+
+
+def check_corpus_spec(spec: str, cache_dir: Path | None = None) -> None:
+    """What planning checks of one corpus, cheaply: the spec resolves, a built-in's package is installed, and a
+    local file's first document reads (its JSON field or parquet column exists). Hub datasets and downloads
+    are not fetched here."""
+    from scaling.data.cache import cache_root, downloads_dir
+
+    corpus = resolve_corpus(spec, downloads_dir(cache_root(cache_dir)))
+    if isinstance(corpus, KJV):
+        corpus.db_path()
+    elif isinstance(corpus, TextFiles | JsonLines | Parquet):
+        if next(iter(corpus.iter_texts()), None) is None:
+            raise UserError(f"data.corpus: corpus {spec!r} has no documents (empty corpus)")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from scaling import accounting
@@ -24,6 +25,8 @@ from scaling.train.schedule import plan_schedule
 from scaling.yamlio import apply_overrides, load_file
 
 BYTE_VOCAB = 257  # 256 bytes + the end-of-document token
+MIN_STEPS = 4  # fewer optimizer steps than this is no training run: a batch size or budget typo
+LONG_SWEEP_S = 86400.0  # validate warns when a sweep would run longer than a day at the estimated rate
 
 
 @dataclass
@@ -65,6 +68,7 @@ class SweepPlan:
     sweep: SweepConfig
     trials: list[Trial]
     axes: dict[str, list[Any]]
+    raw: dict[str, Any] | None = None  # the sweep file as given (overrides applied, axes intact)
 
     def by_id(self) -> dict[str, Trial]:
         return {t.id: t for t in self.trials}
@@ -161,12 +165,15 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> tuple[Sw
     return sweep, raw
 
 
-def plan_sweep(sweep: SweepConfig, raw: dict[str, Any], source: str = "sweep") -> SweepPlan:
-    """All trials of the sweep, in a deterministic order, with WSD branch parents resolved."""
+def plan_sweep(sweep: SweepConfig, raw: dict[str, Any], source: str = "sweep", n_devices: int | None = None
+               ) -> SweepPlan:
+    """All trials of the sweep, in a deterministic order, with WSD branch parents resolved; the mesh is checked
+    against `n_devices` (default: the devices this process sees) and every corpus is resolved."""
     axes = extract_axes(raw, source=source)
     names = list(axes)
     trials: list[Trial] = []
     seen: set[str] = set()
+    sweeps_seen: list[SweepConfig] = []
     vocab = vocab_size_for(sweep)
     for combo in itertools.product(*(axes[n] for n in names)):
         variant = copy.deepcopy(raw)
@@ -177,6 +184,7 @@ def plan_sweep(sweep: SweepConfig, raw: dict[str, Any], source: str = "sweep") -
         except ValidationError as exc:
             raise UserError(describe_validation_error(exc, source)) from None
         axis_values = dict(zip(names, combo, strict=True))
+        sweeps_seen.append(swept)
         for model in swept.model.size_configs():
             model = model.with_vocab(vocab)
             budgets = _budgets_for(swept, model)
@@ -184,6 +192,12 @@ def plan_sweep(sweep: SweepConfig, raw: dict[str, Any], source: str = "sweep") -
             for budget in budgets:
                 train = _train_config(swept, model, budget.tokens, budget.label, axis_values)
                 train = validate(TrainConfig, train, source)
+                if train.steps is None and train.total_steps < MIN_STEPS:
+                    raise UserError(
+                        f"{source}: size {model.label()} budget {budget.label} buys {train.tokens} tokens, "
+                        f"{train.total_steps} step(s) of batch_size {train.batch_size} x seq_len "
+                        f"{train.data.seq_len} = {train.tokens_per_step} tokens; a trial needs at least {MIN_STEPS} "
+                        "steps (lower batch_size or raise the budget)")
                 tid = trial_id(train)
                 if tid in seen:
                     continue
@@ -199,7 +213,8 @@ def plan_sweep(sweep: SweepConfig, raw: dict[str, Any], source: str = "sweep") -
                 _link_wsd_branches(group)
     if sweep.budget.kind == "isoflop":
         _check_isoflop_coverage(sweep, trials, source)
-    check_mesh(sweep, source)
+    check_mesh(sweep, source, n_devices)
+    check_corpora(sweeps_seen, source)
     if not trials:
         raise UserError(f"{source}: the sweep expands to no trials; check model.sizes and budget")
     return SweepPlan(sweep=sweep, trials=_parents_first(trials), axes=axes)
@@ -253,8 +268,10 @@ def _parents_first(trials: list[Trial]) -> list[Trial]:
 
 
 def check_mesh(sweep: SweepConfig, source: str, n_devices: int | None = None) -> None:
-    """Catch an impossible mesh before anything trains: sizes vs devices, heads vs tensor, batch vs data x fsdp."""
+    """Catch an impossible mesh before anything trains: sizes vs devices, every parameter's sharded dimensions
+    (d_model over fsdp; heads, d_ff over tensor) and the batch over data x fsdp."""
     from scaling.train.mesh import resolve_mesh_shape
+    from scaling.train.shard_check import check_param_sharding
 
     if n_devices is None:
         import jax
@@ -263,18 +280,42 @@ def check_mesh(sweep: SweepConfig, source: str, n_devices: int | None = None) ->
     try:
         data, fsdp, tensor = resolve_mesh_shape(sweep.mesh, n_devices)
     except UserError as exc:
-        raise UserError(f"{source}: {exc}") from None
-    for model in sweep.model.size_configs():
-        if model.n_heads % tensor:
-            raise UserError(
-                f"{source}: mesh.tensor {tensor} does not divide n_heads {model.n_heads} of size {model.label()}"
-            )
+        raise UserError(f"{source}: {exc} (validating for {n_devices} devices; `--devices N` checks another "
+                        "count)") from None
     micro = sweep.batch_size // sweep.grad_accum
     if micro % (data * fsdp):
         raise UserError(
             f"{source}: batch_size {sweep.batch_size} / grad_accum {sweep.grad_accum} = {micro} sequences per "
             f"micro-batch, not divisible by mesh data x fsdp = {data * fsdp}"
         )
+    if fsdp == 1 and tensor == 1:
+        return
+    vocab = vocab_size_for(sweep)
+    for model in sweep.model.size_configs():
+        for name, value, axis, ways in (("n_heads", model.n_heads, "tensor", tensor),
+                                         ("d_ff", model.d_ff, "tensor", tensor),
+                                         ("d_model", model.d_model, "fsdp", fsdp)):
+            if value % ways:
+                raise UserError(f"{source}: mesh.{axis} {ways} does not divide {name} {value} of size "
+                                f"{model.label()}; choose a mesh.{axis} that divides it")
+        try:  # the trainer's own placement rule over every parameter, for what the named fields miss
+            check_param_sharding(model.with_vocab(vocab), {"data": data, "fsdp": fsdp, "tensor": tensor})
+        except UserError as exc:
+            raise UserError(f"{source}: {exc}") from None
+
+
+def check_corpora(sweeps: list[SweepConfig], source: str) -> None:
+    """Resolve every corpus the sweep names (names, paths, fields, columns) now, not at the first trial."""
+    from scaling.data.corpora import check_corpus_spec
+
+    specs = {(spec, s.data.cache_dir) for s in sweeps for spec in s.data.corpus}
+    if not any(s.data.corpus for s in sweeps):
+        raise UserError(f"{source}: data.corpus is empty; name at least one corpus, e.g. [kjv]")
+    for spec, cache_dir in sorted(specs, key=str):
+        try:
+            check_corpus_spec(spec, cache_dir)
+        except UserError as exc:
+            raise UserError(f"{source}: {exc}") from None
 
 
 def _check_isoflop_coverage(sweep: SweepConfig, trials: list[Trial], source: str) -> None:
@@ -289,11 +330,54 @@ def _check_isoflop_coverage(sweep: SweepConfig, trials: list[Trial], source: str
             )
 
 
-def estimate_seconds(trial: Trial, flops_per_s: float = 4.0e10) -> float:
+ESTIMATE_FLOPS_PER_S = 4.0e10
+
+
+def estimate_seconds(trial: Trial, flops_per_s: float = ESTIMATE_FLOPS_PER_S) -> float:
     """Rough wall time: the trial's own training FLOPs (a branch skips its parent's stable phase) over a
     sustained rate; the default is ~25% of this 2-core CPU's measured 170 GFLOP/s f32 peak."""
     steps = trial.config.total_steps - (trial.branch_step or 0)
     return steps * trial.config.tokens_per_step * trial.flops_per_token.train_exact / flops_per_s
+
+
+def format_duration(seconds: float) -> str:
+    """A wall time a person reads at a glance: 42 s, 7.5 min, 3.2 h, 12 days, 150 years."""
+    # (unit, seconds per unit, from how many units on it is used): days and years from two of them
+    for unit, scale, least in (("years", 365.25 * 86400, 2), ("days", 86400, 2), ("h", 3600, 1), ("min", 60, 1)):
+        if seconds >= least * scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def plan_warnings(plan: SweepPlan) -> list[str]:
+    """What `scaling validate` should say before compute is spent: a sweep that would take days here."""
+    total = sum(estimate_seconds(t) for t in plan.trials)
+    out = []
+    if total > LONG_SWEEP_S:
+        out.append(f"estimated {format_duration(total)} of training at {ESTIMATE_FLOPS_PER_S:.2g} FLOP/s "
+                   "(this CPU's sustained rate): shrink the sweep or run it on an accelerator")
+    return out
+
+
+def design_check(plan: SweepPlan, *, noise: float | None = None, simulations: int = 30) -> Any:
+    """The fit library's design check on the planned (N, D) points (seed replicates averaged, IsoFLOP budgets
+    grouped), with the fit stage's N convention; see scaling/fit/design.py."""
+    from scaling.fit.design import DEFAULT_NOISE, check_design
+
+    fit = plan.sweep.stages.fit
+    points: dict[tuple[float, float], dict[str, Any]] = {}
+    for t in plan.trials:
+        n = float(t.params.non_embedding if fit is None or fit.params == "non_embedding" else t.params.total)
+        entry = points.setdefault((n, float(t.tokens)), {"replicates": set(), "budget": None})
+        entry["replicates"].add(t.config.seed)
+        if t.budget.kind == "isoflop":
+            entry["budget"] = t.budget.value
+    keys = sorted(points)
+    return check_design(
+        np.array([k[0] for k in keys]), np.array([k[1] for k in keys]),
+        noise=DEFAULT_NOISE if noise is None else noise, simulations=simulations,
+        replicates=np.array([len(points[k]["replicates"]) for k in keys], float),
+        budgets=[points[k]["budget"] for k in keys] if plan.sweep.budget.kind == "isoflop" else None)
 
 
 def describe_plan(plan: SweepPlan) -> list[dict[str, Any]]:

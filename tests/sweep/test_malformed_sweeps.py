@@ -33,6 +33,12 @@ CASES = {
     "budget_missing_values": (GOOD.replace("tokens: [2e4, 4e4]", "tokens: []"), "budget"),
     "empty_axis": (GOOD.replace("{values: [1e-3, 3e-3]}", "{values: []}"), "optimizer.lr"),
     "not_a_mapping": ("- just\n- a list\n", "mapping"),
+    "unknown_corpus": (GOOD.replace("corpus: [kjv]", "corpus: [kjvv]"), "unknown corpus 'kjvv'"),
+    "missing_text_file": (GOOD.replace("corpus: [kjv]", "corpus: ['text:/no/such/corpus.txt']"), "no such file"),
+    "d_ff_vs_tensor": (GOOD.replace("sizes: [xs, s]", "sizes: [{d_model: 64, n_layers: 2, n_heads: 4, d_ff: 130}]")
+                       + "mesh: {data: -1, tensor: 4}\n", "d_ff 130"),
+    "d_model_vs_fsdp": (GOOD.replace("sizes: [xs, s]", "sizes: [{d_model: 68, n_layers: 2, n_heads: 2}]")
+                        + "mesh: {data: 1, fsdp: 8}\n", "d_model 68"),
 }
 
 
@@ -69,3 +75,13 @@ def test_good_sweep_validates_and_lists_trials(tmp_path):
     assert proc.returncode == 0, proc.stderr
     # 2 learning rates x 2 sizes x 2 budgets
     assert proc.stdout.count("xs-D") == 4 and proc.stdout.count("s-D") >= 4
+
+
+def test_jsonl_corpus_without_its_field_fails_validation_naming_file_and_line(tmp_path):
+    data = tmp_path / "docs.jsonl"
+    data.write_text('{"body": "a document"}\n')
+    path = tmp_path / "jsonl.yaml"
+    path.write_text(textwrap.dedent(GOOD.replace("corpus: [kjv]", f"corpus: ['jsonl:{data}']")))
+    proc = run_cli("validate", str(path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "no field 'text'" in proc.stderr and "line 1" in proc.stderr and "Traceback" not in proc.stderr
