@@ -14,20 +14,18 @@ def register(app: typer.Typer) -> None:
         set_: list[str] = typer.Option([], "--set", help="override a sweep field, e.g. stages.compress.max_configs=1"),
     ) -> None:
         """Prune, quantize and distill the selected trained configurations; resumable (re-run to continue)."""
+        from scaling.cli.outcome import finish, of_compress
         from scaling.cli.show import console
-        from scaling.config import validate
         from scaling.errors import UserError
         from scaling.pipeline import SWEEP_FILE
         from scaling.stages import compress_stage
-        from scaling.sweep.schema import SweepConfig
+        from scaling.sweep.plan import load_sweep
         from scaling.train.run import stop_on_sigint
-        from scaling.yamlio import apply_overrides, load_file
 
         path = run_dir / SWEEP_FILE
         if not path.is_file():
             raise UserError(f"{run_dir}: no {SWEEP_FILE} here; is this a sweep's run directory?")
-        sweep = validate(SweepConfig, apply_overrides(load_file(path), set_), str(path))
+        sweep, _raw = load_sweep(path, set_)  # sweep.yaml keeps its axes; the stage reads their first values
         out = compress_stage.run(run_dir, sweep, stop=stop_on_sigint())
         console.print(f"[bold]compress[/bold]: {out['summary']}")
-        if out["interrupted"]:
-            raise typer.Exit(130)
+        finish(of_compress(out))

@@ -20,17 +20,41 @@ def _formats(values: list[str]) -> list[str]:
     return values or list(FORMATS)
 
 
-def _conventions(run_dir: Path) -> Any:
-    """The conventions the run's fit stage uses (its sweep.yaml's stages.fit), for figures drawn before a fit."""
+def _conventions(run_dir: Path, overrides: list[str]) -> Any:
+    """The conventions the run's fit stage uses (its sweep.yaml's stages.fit, with `--set` applied), for
+    figures drawn before a fit."""
+    from scaling.errors import UserError
     from scaling.fit.points import DEFAULT_CONVENTIONS, Conventions
-    from scaling.yamlio import load_file
+    from scaling.yamlio import apply_overrides, load_file
 
     try:
-        fit = ((load_file(run_dir / "sweep.yaml").get("stages") or {}).get("fit") or {})
+        raw = load_file(run_dir / "sweep.yaml")
     except Exception:  # no or unreadable sweep.yaml: a bare store still plots with the defaults
+        if overrides:
+            raise UserError(f"--set: {run_dir} has no readable sweep.yaml to override") from None
         return DEFAULT_CONVENTIONS
+    fit = ((apply_overrides(raw, overrides).get("stages") or {}).get("fit") or {})
     return Conventions(params=fit.get("params", "non_embedding"), compute=fit.get("compute", "6nd"),
                        loss=fit.get("loss", "val_loss"))
+
+
+def _check_points_file(path: Path, laws: list[str], bootstrap: int) -> None:
+    """Before anything is drawn: known laws, bootstrap >= 0, and enough rows of the CSV to fit every law."""
+    from scaling import results
+    from scaling.cli.fit_options import check_law
+    from scaling.errors import UserError
+    from scaling.fit.registry import get_law
+
+    if bootstrap < 0:
+        raise UserError(f"--bootstrap must be >= 0 (0: no intervals), got {bootstrap}")
+    for name in laws:
+        check_law(name)
+    rows = len(results.from_csv(path))
+    for name in laws or ["chinchilla"]:
+        free = len(get_law(name).params)
+        if rows <= free:
+            raise UserError(f"{path}: {rows} row(s) cannot fit {name!r} ({free} parameters): give at least "
+                            f"{free + 1} rows of N, D/C, loss")
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +66,8 @@ def register(app: typer.Typer) -> None:
         law: list[str] = typer.Option([], "--law", help="for a CSV: laws to fit (default chinchilla)"),
         bootstrap: int = typer.Option(0, "--bootstrap", help="for a CSV: bootstrap resamples for intervals"),
         no_report: bool = typer.Option(False, "--no-report", help="figures only"),
+        set_: list[str] = typer.Option([], "--set", help="run dir: override its sweep.yaml's conventions, e.g. "
+                                       "stages.fit.params=total"),
     ) -> None:
         """Draw a run's figures (RUN_DIR/figures) and report, or fit a CSV of points and draw the fit figures."""
         from scaling.errors import UserError
@@ -49,8 +75,11 @@ def register(app: typer.Typer) -> None:
 
         formats = _formats(fmt)
         if target.is_dir():
-            result = plot_run(target, formats, report=not no_report, conventions=_conventions(target))
+            result = plot_run(target, formats, report=not no_report, conventions=_conventions(target, set_))
+        elif set_:
+            raise UserError("--set applies to a sweep's run directory, not to a CSV of points")
         elif target.is_file():
+            _check_points_file(target, law, bootstrap)
             result = plot_points_file(target, out or target.parent / f"{target.stem}_plots", formats,
                                       report=not no_report, laws=law or None, bootstrap=bootstrap)
         else:
@@ -62,10 +91,12 @@ def register(app: typer.Typer) -> None:
     def report(
         run_dir: Path = typer.Argument(..., help="a sweep's run directory"),
         fmt: list[str] = typer.Option([], "--format", help="png and/or svg figure files (default both)"),
+        set_: list[str] = typer.Option([], "--set", help="override its sweep.yaml's conventions, e.g. "
+                                       "stages.fit.params=total"),
     ) -> None:
         """Write RUN_DIR/report.html (self-contained) and RUN_DIR/report.md, redrawing the figures."""
         from scaling.stages.plot_stage import plot_run
 
-        result = plot_run(run_dir, _formats(fmt), report=True, conventions=_conventions(run_dir))
+        result = plot_run(run_dir, _formats(fmt), report=True, conventions=_conventions(run_dir, set_))
         print(result["summary"])
         print(json.dumps({"report": result["report"], "markdown": result["report_md"]}))

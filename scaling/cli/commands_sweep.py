@@ -16,6 +16,8 @@ def register(app: typer.Typer) -> None:
         run_dir: Path = typer.Option(None, "--run-dir", help="default runs/<name>"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the trials and their cost; train nothing"),
         no_stages: bool = typer.Option(False, "--no-stages", help="train only; skip fit/plot/compress"),
+        retry_failed: bool = typer.Option(False, "--retry-failed",
+                                          help="give failed trials fresh attempts (after fixing the cause)"),
     ) -> None:
         """Train every trial of a sweep (re-running resumes), then fit, plot and compress as it asks."""
         from scaling import pipeline
@@ -25,36 +27,47 @@ def register(app: typer.Typer) -> None:
             plan, directory = pipeline.prepare(sweep_file, set_, run_dir)
             print_plan(plan, directory)
             return
+        from scaling.cli.outcome import finish, of_pipeline
         from scaling.train.run import stop_on_sigint
 
-        result = pipeline.run_pipeline(sweep_file, set_, run_dir=run_dir, stop=stop_on_sigint(), stages=not no_stages)
+        stop = stop_on_sigint()
+        result = pipeline.run_pipeline(sweep_file, set_, run_dir=run_dir, stop=stop, stages=not no_stages,
+                                       retry_failed=retry_failed)
         print_pipeline_result(result)
-        if result.interrupted:
-            raise typer.Exit(130)
+        finish(of_pipeline(result, stopped=stop.is_set()))
 
     @app.command()
     def validate(
         sweep_file: Path = typer.Argument(..., help="the sweep's YAML file"),
         set_: list[str] = typer.Option([], "--set"),
+        devices: int = typer.Option(None, "--devices", min=1,
+                                    help="check the mesh for this many devices (default: the ones here)"),
+        design: bool = typer.Option(False, "--design",
+                                    help="simulate the planned points from a prior law: expected interval widths"),
+        noise: float = typer.Option(None, "--noise", min=0.0, help="seed-to-seed loss noise for --design (nats)"),
     ) -> None:
-        """Print the resolved trials of a sweep file, or what is wrong with it."""
+        """Print the resolved trials of a sweep file and what they cost, or what is wrong with it."""
         from scaling import pipeline
         from scaling.cli.show import print_plan
+        from scaling.sweep.plan import design_check
 
-        plan, directory = pipeline.prepare(sweep_file, set_)
+        plan, directory = pipeline.prepare(sweep_file, set_, n_devices=devices)
         print_plan(plan, directory)
+        if design:
+            for line in design_check(plan, noise=noise).lines():
+                print(line)
 
     @app.command()
-    def status(run_dir: Path = typer.Argument(..., help="a sweep's run directory")) -> None:
+    def status(
+        run_dir: Path = typer.Argument(..., help="a sweep's run directory"),
+        all_: bool = typer.Option(False, "--all", help="also list trials of earlier versions of the sweep"),
+    ) -> None:
         """What ran, what failed, what is left."""
         from scaling.cli.show import print_status
-        from scaling.errors import UserError
         from scaling.sweep.store import STORE_NAME, Store
 
-        if not (run_dir / STORE_NAME).is_file():
-            raise UserError(f"{run_dir}: no sweep store here ({STORE_NAME}); run `scaling run SWEEP.yaml` first")
-        store = Store(run_dir / STORE_NAME)
-        print_status(store, run_dir)
+        store = Store(run_dir / STORE_NAME, create=False)  # never makes an empty store where there was none
+        print_status(store, run_dir, retired=all_)
         store.close()
 
     @app.command()
@@ -69,9 +82,7 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in ("csv", "parquet"):
             raise UserError(f"--format {fmt!r}: valid formats are csv and parquet")
-        if not (run_dir / STORE_NAME).is_file():
-            raise UserError(f"{run_dir}: no sweep store here ({STORE_NAME})")
-        store = Store(run_dir / STORE_NAME)
+        store = Store(run_dir / STORE_NAME, create=False)
         paths = store.export(out or run_dir / "export", fmt)
         store.close()
         print(json.dumps([str(p) for p in paths]))

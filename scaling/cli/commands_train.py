@@ -18,6 +18,8 @@ def register(app: typer.Typer) -> None:
         from scaling.config import load_train_config
 
         cfg = load_train_config(config, set_)
+        from scaling.cli.outcome import finish, of_training
         from scaling.train.run import run_training_cli
 
-        run_training_cli(cfg, run_dir or Path("runs") / cfg.name)
+        result = run_training_cli(cfg, run_dir or Path("runs") / cfg.name)
+        finish(of_training(result))

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from scaling.sweep.plan import SweepPlan, describe_plan, effective_flops
+from scaling.sweep.plan import SweepPlan, describe_plan, effective_flops, format_duration, plan_warnings
 from scaling.sweep.store import Store
 
 console = Console()
@@ -28,16 +28,18 @@ def print_plan(plan: SweepPlan, run_dir: Path) -> None:
     for r in rows:
         branch = f"{r['branch_of']} @ {r['branch_step']}" if r["branch_of"] else ""
         table.add_row(r["id"], r["label"], _si(r["params_non_embedding"]), _si(r["tokens"]), str(r["steps"]),
-                      _si(r["flops"]), branch, f"{r['est_s']:.0f}s")
+                      _si(r["flops"]), branch, format_duration(r["est_s"]))
     console.print(table)
     spent, separate = effective_flops(plan)
     total_s = sum(r["est_s"] for r in rows)
     console.print(f"training FLOPs {_si(spent)} (separate runs: {_si(separate)}; WSD branching saves "
-                  f"{1 - spent / separate:.0%}); estimated {total_s / 60:.1f} min on this machine")
+                  f"{1 - spent / separate:.0%}); estimated {format_duration(total_s)} on this machine")
+    for warning in plan_warnings(plan):
+        console.print(f"warning: {warning}")
 
 
-def print_status(store: Store, run_dir: Path) -> None:
-    trials = store.trials()
+def print_status(store: Store, run_dir: Path, retired: bool = False) -> None:
+    trials = store.trials(retired=retired)
     table = Table(title=f"{run_dir}: {len(trials)} trials")
     for col in ("id", "label", "status", "attempt", "tokens", "train loss", "val loss", "note"):
         table.add_column(col)
@@ -51,8 +53,12 @@ def print_status(store: Store, run_dir: Path) -> None:
     for t in trials:
         counts[t.status] = counts.get(t.status, 0) + 1
     console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-    for fit in store.fits():
-        console.print(f"fit [{fit['stage']}] {fit['law']}: {fit['result'].get('params')}")
+    versions = store.fit_versions()
+    latest = versions[-1]["version"] if versions else None
+    for fit in store.fits(version=latest) if latest is not None else store.fits():
+        console.print(f"fit {fit['law']}: {fit['result'].get('params')}")
+    if versions:
+        console.print(f"fit version {latest} of {len(versions)} (`scaling fit {run_dir} --list` shows them all)")
 
 
 def print_pipeline_result(result) -> None:

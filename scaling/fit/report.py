@@ -41,7 +41,9 @@ class FitReport:
     backtest: BacktestResult | None = None
     lr: LrLaw | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)  # law -> why it may not be identified
     settings: dict[str, Any] = field(default_factory=dict)
+    version: int | None = None  # the fit's version in the store's fit history (None: not recorded there)
 
     @property
     def conventions(self) -> Conventions:
@@ -62,6 +64,7 @@ class FitReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
+            "fit_version": self.version,
             "conventions": self.conventions.to_dict(),
             "settings": _clean(self.settings),
             "points": self.points.to_records(),
@@ -74,6 +77,7 @@ class FitReport:
             "backtest": None if self.backtest is None else self.backtest.to_dict(),
             "lr": None if self.lr is None else _clean(self.lr.to_dict()),
             "errors": dict(self.errors),
+            "warnings": {k: list(v) for k, v in self.warnings.items()},
         }
 
     @classmethod
@@ -91,7 +95,8 @@ class FitReport:
             compute_optimal=[OptimalRow.from_dict(r) for r in data["compute_optimal"]],
             isoflop=opt("isoflop", IsoflopResult), envelope=opt("envelope", EnvelopeResult),
             backtest=opt("backtest", BacktestResult), lr=opt("lr", LrLaw), errors=dict(data.get("errors") or {}),
-            settings=dict(data.get("settings") or {}),
+            warnings={k: list(v) for k, v in (data.get("warnings") or {}).items()},
+            settings=dict(data.get("settings") or {}), version=data.get("fit_version"),
         )
 
     def write(self, run_dir: Path) -> Path:
@@ -126,6 +131,8 @@ class FitReport:
             parts.append(f"at C={top.C:.3g} (largest trained): N_opt={top.N_opt:.3g}, D_opt={top.D_opt:.3g}")
         if self.lr is not None:
             parts.append(f"lr: {self.lr.describe()}")
+        for law, warnings in self.warnings.items():
+            parts.append(f"WARNING {law} not identified: " + "; ".join(warnings))
         if self.errors:
             parts.append("not fitted: " + "; ".join(f"{k}: {v}" for k, v in self.errors.items()))
         return "; ".join(parts)

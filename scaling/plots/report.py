@@ -61,6 +61,8 @@ def law_blocks(ctx: FigureContext) -> list[Block]:
             facts.append(f"{boot['n']} bootstrap refits (resampling {boot['resampling']})")
         out.append(Block("p", f"**{name}**: " + ", ".join(facts)))
         out.append(Block("table", headers=("parameter", "estimate", "95% interval"), rows=rows))
+        for warning in report.warnings.get(name, []):
+            out.append(Block("p", f"**Warning: {name} is not identified by these points.** {warning}"))
     if report.backtest is not None:
         bt = report.backtest
         out.append(Block("p", f"Backtest: {bt.fit.law} fitted without the largest budget predicts its "

@@ -8,6 +8,10 @@ sweep can use it. N and C follow `stages.fit.params` and `stages.fit.compute`, r
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +20,10 @@ import numpy as np
 from scaling import results
 from scaling.errors import UserError
 from scaling.fit.allocation import compute_optimal_table
+from scaling.fit.diagnostics import identification_warnings
 from scaling.fit.lr_law import fit_lr_law
 from scaling.fit.points import Conventions, PointsTable
-from scaling.fit.report import ND_LAWS, FitReport
+from scaling.fit.report import FIT_REPORT_FILE, ND_LAWS, FitReport
 from scaling.sweep.schema import FitStageConfig, SweepConfig
 from scaling.sweep.store import STORE_NAME, Store
 
@@ -28,23 +33,67 @@ def conventions_of(cfg: FitStageConfig) -> Conventions:
 
 
 def run(run_dir: Path, sweep: SweepConfig) -> dict[str, Any]:
-    """Fit the sweep's laws from its store and write RUN_DIR/fit.json (also recorded in the store's fits)."""
-    cfg = sweep.stages.fit or FitStageConfig()
-    store_path = Path(run_dir) / STORE_NAME
-    if not store_path.is_file():
-        raise UserError(f"{run_dir}: no sweep store here ({STORE_NAME}); run the sweep first")
-    store = Store(store_path)
+    """The pipeline's fit stage: `fit_run` with the sweep's `stages.fit` settings (defaults where absent)."""
+    return fit_run(run_dir, sweep.stages.fit or FitStageConfig())
+
+
+def fit_run(run_dir: Path, cfg: FitStageConfig) -> dict[str, Any]:
+    """Fit `cfg`'s laws from RUN_DIR's store, record the fit as a new version and write RUN_DIR/fit.json.
+
+    Fits are versioned, never overwritten: each one goes into the store's fit history with its settings and
+    inputs, and fit.json holds the latest. A fit whose settings and inputs equal the latest version's is that
+    version (fitting is seeded), so a resumed or repeated run records nothing twice and only restores fit.json.
+    """
+    run_dir = Path(run_dir)
+    store = Store(run_dir / STORE_NAME, create=False)
     try:
+        _check_writable(run_dir)
         trials = store.trials(kind="train")
         table = results.from_trials(trials, conventions_of(cfg))
-        report = fit_table(table, cfg, curves=_curves(store, trials, table.conventions))
-        path = report.write(run_dir)
-        for law, result in report.laws.items():
-            store.add_fit("fit", law, result.to_dict())
+        settings, inputs = cfg.model_dump(mode="json"), inputs_of(table)
+        latest = (store.fit_versions(stage="fit") or [None])[-1]
+        new = latest is None or latest["settings"] != settings or latest["inputs"] != inputs
+        if new:
+            report = fit_table(table, cfg, curves=_curves(store, trials, table.conventions))
+            report.version = store.add_fit_version(
+                "fit", report.to_dict(), {law: r.to_dict() for law, r in report.laws.items()},
+                settings=settings, inputs=inputs)
+        else:
+            report = FitReport.from_dict(store.fit_report(latest["version"], stage="fit"), f"{STORE_NAME} fits")
+            report.version = latest["version"]
+        try:
+            path = report.write(run_dir)
+        except OSError as exc:
+            raise UserError(f"{run_dir}: cannot write {FIT_REPORT_FILE} ({exc.strerror or exc}); fit version "
+                            f"{report.version} is kept in the store: free space or fix permissions, then re-run"
+                            ) from None
         store.add_artifact("fit", path)
     finally:
         store.close()
-    return {"summary": report.summary(), "path": str(path), "errors": report.errors}
+    missing = {law: report.errors[law] for law in (*cfg.laws, "points") if law in report.errors}
+    return {"summary": report.summary(), "path": str(path), "errors": report.errors, "version": report.version,
+            "new": new, "failed": missing}
+
+
+def inputs_of(table: PointsTable) -> dict[str, Any]:
+    """What a fit was made from: how many rows, which trials, and a digest of every row's numbers."""
+    rows = [dataclasses.asdict(row) for row in table.rows]
+    digest = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+    return {"rows": len(rows), "trials": sorted(row.trial for row in table.rows), "sha256": digest}
+
+
+def _check_writable(run_dir: Path) -> None:
+    """UserError before any fitting when fit.json could not be written into `run_dir` (tried, not guessed:
+    permission bits say nothing to root or about a read-only file system)."""
+    target = run_dir / FIT_REPORT_FILE
+    if target.exists() and not target.is_file():
+        raise UserError(f"{target}: exists and is not a file; move it aside so the fit report can be written")
+    try:
+        with tempfile.NamedTemporaryFile(dir=run_dir, prefix=".fit-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(f"{run_dir}: cannot write {FIT_REPORT_FILE} here ({exc.strerror or exc}); make the run "
+                        "directory writable, or copy it somewhere writable and fit the copy") from None
 
 
 def _curves(store: Store, trials: list[Any], conv: Conventions) -> list[dict[str, Any]]:
@@ -74,7 +123,8 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
     for law in cfg.laws:
         try:
             result = fitlib.fit_law(n=n, d=d, loss=loss, law=law, method=cfg.method, bootstrap=cfg.bootstrap,
-                                    seed=cfg.seed, weights=weights, target_flops=float(c.max()))
+                                    seed=cfg.seed, weights=weights, delta=cfg.delta,
+                                    target_flops=cfg.target_flops or float(c.max()))
         except UserError as exc:
             report.errors[law] = str(exc)
             continue
@@ -84,14 +134,17 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
                                   "not identify this law (more sizes, or budgets that vary D/N)")
             continue
         report.laws[law] = result
+        if warnings := identification_warnings(result, n, d, loss):
+            report.warnings[law] = warnings
     primary = next((report.laws[name] for name in ND_LAWS if name in report.laws), None)
     if primary is not None:
         report.compute_optimal = compute_optimal_table(primary, points)
-    try:
-        report.backtest = fitlib.backtest(n=n, d=d, loss=loss, flops=c, law="chinchilla", holdout=1,
-                                          method=cfg.method)
-    except (UserError, ValueError) as exc:
-        report.errors["backtest"] = str(exc)
+    if cfg.holdout:
+        try:
+            report.backtest = fitlib.backtest(n=n, d=d, loss=loss, flops=c, law="chinchilla", holdout=cfg.holdout,
+                                              method=cfg.method, delta=cfg.delta)
+        except (UserError, ValueError) as exc:
+            report.errors["backtest"] = str(exc)
     if points.isoflop_groups():
         try:
             report.isoflop = fitlib.isoflop_approach(n=n, d=d, loss=loss, flops=points.budget_compute())

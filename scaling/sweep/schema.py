@@ -96,6 +96,10 @@ class FitStageConfig(Strict):
     loss: Literal["val_loss", "train_loss"] = "val_loss"
     params: Literal["non_embedding", "total"] = Field(default="non_embedding", description="which N the laws use")
     compute: Literal["6nd", "exact"] = Field(default="6nd", description="C = 6ND, or the exact training FLOPs")
+    holdout: int = Field(default=1, ge=0, description="backtest: refit without the K largest budgets (0: none)")
+    delta: float = Field(default=1e-3, gt=0, description="Huber delta on log residuals")
+    target_flops: float | None = Field(default=None, gt=0, description="compute of derived quantities "
+                                       "(default: the largest trained)")
 
     @field_validator("laws")
     @classmethod

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scaling.errors import UserError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     id TEXT PRIMARY KEY,
@@ -59,7 +61,23 @@ CREATE TABLE IF NOT EXISTS fits (
     stage TEXT NOT NULL,
     law TEXT NOT NULL,
     created REAL NOT NULL,
-    result TEXT NOT NULL
+    result TEXT NOT NULL,
+    version INTEGER,
+    settings TEXT,
+    inputs TEXT
+);
+CREATE TABLE IF NOT EXISTS fit_reports (
+    version INTEGER PRIMARY KEY,
+    stage TEXT NOT NULL,
+    created REAL NOT NULL,
+    settings TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retired (
+    trial TEXT PRIMARY KEY,
+    status_before TEXT NOT NULL,
+    since REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS artifacts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,6 +90,17 @@ CREATE TABLE IF NOT EXISTS artifacts (
 """
 
 STORE_NAME = "store.sqlite"
+# Columns added to `fits` after stores were first written: (name, SQL type); `Store` adds them to older stores.
+FITS_MIGRATIONS = (("version", "INTEGER"), ("settings", "TEXT"), ("inputs", "TEXT"))
+# SQLite error names that mean the file itself cannot serve as a store (as opposed to a busy or locked one).
+UNUSABLE_FILE_ERRORS = {
+    "SQLITE_NOTADB": "is not an SQLite database",
+    "SQLITE_CORRUPT": "is damaged (database disk image is malformed)",
+    "SQLITE_CANTOPEN": "cannot be opened",
+    "SQLITE_READONLY": "is read-only",
+    "SQLITE_PERM": "is not accessible (permission denied)",
+    "SQLITE_IOERR": "cannot be read or written (I/O error)",
+}
 STATUSES = ("queued", "running", "done", "failed", "diverged")
 TRIAL_COLUMNS = (
     "id", "ord", "kind", "label", "config", "axes", "parent", "branch_step", "status", "attempt", "worker",
@@ -99,6 +128,24 @@ def _worker_alive(worker: str | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def release_abandoned(path: Path, trial_id: str, worker: str, timeout_s: float = 1.0) -> bool:
+    """Give `trial_id` back if `worker` still holds it, on a connection of its own that waits at most
+    `timeout_s` for the write lock (an aborting process must not wait on itself). True when released."""
+    try:
+        conn = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+        try:
+            cur = conn.execute(
+                "UPDATE trials SET status = 'queued', worker = NULL, attempt = MAX(attempt - 1, 0)"
+                " WHERE id = ? AND worker = ? AND status = 'running'",
+                (trial_id, worker),
+            )
+            return cur.rowcount == 1
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
 
 
 @dataclass
@@ -143,15 +190,40 @@ class TrialRow:
 class Store:
     """A sweep's SQLite store. Each process opens its own connection; all writes are short transactions."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        """Open (or, with `create`, make) the store at `path`; UserError naming the file when it is unusable.
+
+        `create=False` is for readers (status, export, fit): a missing store is a UserError naming the
+        directory, never a new empty store.
+        """
         self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise UserError(f"{self.path.parent}: no sweep store here ({self.path.name}); "
+                            "run `scaling run SWEEP.yaml` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=60000")
-        self.conn.executescript(SCHEMA)
+        try:
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=60000")
+            self.conn.executescript(SCHEMA)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            raise _unusable(self.path, exc) from None
+
+    def _migrate(self) -> None:
+        """Bring an older store's tables up to SCHEMA (new `fits` columns); older rows read with NULLs there."""
+        if not self._missing_fit_columns():
+            return
+        with self.transaction() as conn:  # re-read under the write lock: another process may have migrated
+            for name, kind in self._missing_fit_columns():
+                conn.execute(f"ALTER TABLE fits ADD COLUMN {name} {kind}")
+
+    def _missing_fit_columns(self) -> list[tuple[str, str]]:
+        have = {r["name"] for r in self.conn.execute("PRAGMA table_info(fits)")}
+        return [(name, kind) for name, kind in FITS_MIGRATIONS if name not in have]
 
     def close(self) -> None:
         self.conn.close()
@@ -184,13 +256,51 @@ class Store:
                 added += cur.rowcount
         return added
 
-    def trials(self, kind: str | None = None, status: str | None = None) -> list[TrialRow]:
+    def trials(self, kind: str | None = None, status: str | None = None, *, retired: bool = False
+               ) -> list[TrialRow]:
+        """Trials in plan order; trials of an earlier version of the sweep (`retire_unplanned`) only when
+        `retired` is True (status, export), so fits and figures see the current sweep alone."""
         query, args = "SELECT * FROM trials WHERE 1=1", []
+        if not retired:
+            query += " AND id NOT IN (SELECT trial FROM retired)"
         if kind is not None:
             query, args = query + " AND kind = ?", [*args, kind]
         if status is not None:
             query, args = query + " AND status = ?", [*args, status]
         return [TrialRow.from_sql(r) for r in self.conn.execute(query + " ORDER BY ord", args)]
+
+    def retire_unplanned(self, kind: str, planned: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Make `planned` the current trials of `kind`: others are retired (kept, with their metrics, but out of
+        fits, figures and the queue; an unfinished one is parked as status 'retired'), and planned ones retired
+        earlier come back with the status they had. Returns (newly retired ids, restored ids)."""
+        planned = set(planned)
+        now = time.time()
+        with self.transaction() as conn:
+            rows = conn.execute("SELECT t.id, t.status, r.trial IS NOT NULL AS was_retired FROM trials t"
+                                " LEFT JOIN retired r ON r.trial = t.id WHERE t.kind = ?", (kind,)).fetchall()
+            retire = [r for r in rows if r["id"] not in planned and not r["was_retired"] and r["status"] != "running"]
+            restore = [r["id"] for r in rows if r["id"] in planned and r["was_retired"]]
+            for r in retire:
+                conn.execute("INSERT INTO retired (trial, status_before, since) VALUES (?, ?, ?)",
+                             (r["id"], r["status"], now))
+                if r["status"] in ("queued", "failed"):
+                    conn.execute("UPDATE trials SET status = 'retired' WHERE id = ?", (r["id"],))
+            for tid in restore:
+                before = conn.execute("SELECT status_before FROM retired WHERE trial = ?", (tid,)).fetchone()[0]
+                conn.execute("UPDATE trials SET status = ? WHERE id = ? AND status = 'retired'", (before, tid))
+                conn.execute("DELETE FROM retired WHERE trial = ?", (tid,))
+        return [r["id"] for r in retire], restore
+
+    def reset_failed(self, kind: str = "train") -> list[str]:
+        """Give failed trials of the current sweep a fresh set of attempts (after the user fixed the cause)."""
+        with self.transaction() as conn:
+            ids = [r["id"] for r in conn.execute(
+                "SELECT id FROM trials WHERE kind = ? AND status = 'failed'"
+                " AND id NOT IN (SELECT trial FROM retired)", (kind,))]
+            for tid in ids:
+                conn.execute("UPDATE trials SET status = 'queued', attempt = 0, error = NULL, worker = NULL"
+                             " WHERE id = ?", (tid,))
+        return ids
 
     def trial(self, trial_id: str) -> TrialRow:
         row = self.conn.execute("SELECT * FROM trials WHERE id = ?", (trial_id,)).fetchone()
@@ -223,23 +333,33 @@ class Store:
                     " attempt = attempt + 1, error = NULL WHERE id = ?",
                     (worker, now, now, row["id"]),
                 )
+                # a parent run again gives its blocked branches (failed unrun, attempt 0) their chance back
+                conn.execute(
+                    "UPDATE trials SET status = 'queued', error = NULL WHERE parent = ? AND status = 'failed'"
+                    " AND attempt = 0",
+                    (row["id"],),
+                )
                 return self.trial(row["id"])
         return None
 
     def pending(self, *, kind: str | None = None, max_attempts: int = 2) -> int:
-        """Trials that may still run: queued, running, or failed with attempts left (branches of a parent that
-        can no longer finish are marked failed here, so nothing waits forever)."""
+        """Trials that may still run: queued, running, or failed with attempts left and not blocked.
+
+        Queued branches of a parent that can no longer finish (diverged, or failed with no attempts left) are
+        marked failed here, unrun (attempt 0), with the reason; they count as pending no more, so nothing waits
+        forever, and `claim` queues them again if that parent is ever run again.
+        """
+        dead_parent = "SELECT id FROM trials WHERE status = 'diverged' OR (status = 'failed' AND attempt >= ?)"
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE trials SET status = 'failed', error = 'its WSD parent ' || parent || ' did not finish'"
-                " WHERE status = 'queued' AND parent IN (SELECT id FROM trials WHERE status = 'diverged'"
-                " OR (status = 'failed' AND attempt >= ?))",
+                f" WHERE status = 'queued' AND parent IN ({dead_parent})",
                 (max_attempts,),
             )
             row = conn.execute(
                 "SELECT COUNT(*) FROM trials WHERE (? IS NULL OR kind = ?) AND (status IN ('queued', 'running')"
-                " OR (status = 'failed' AND attempt < ?))",
-                (kind, kind, max_attempts),
+                f" OR (status = 'failed' AND attempt < ? AND (parent IS NULL OR parent NOT IN ({dead_parent}))))",
+                (kind, kind, max_attempts, max_attempts),
             ).fetchone()
         return int(row[0])
 
@@ -318,17 +438,68 @@ class Store:
     # ---- fits and artifacts -------------------------------------------------------------------------------
 
     def add_fit(self, stage: str, law: str, result: dict[str, Any]) -> None:
+        """One law's result outside any version (kept for callers that record a single law)."""
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO fits (stage, law, created, result) VALUES (?, ?, ?, ?)",
                 (stage, law, time.time(), json.dumps(result, default=str)),
             )
 
-    def fits(self, stage: str | None = None) -> list[dict[str, Any]]:
-        query, args = "SELECT * FROM fits", []
+    def add_fit_version(self, stage: str, report: dict[str, Any], laws: dict[str, dict[str, Any]], *,
+                        settings: dict[str, Any], inputs: dict[str, Any]) -> int:
+        """Record one fit (its whole report, and a `fits` row per law) as a new version; returns its number.
+
+        Versions are never replaced: every fit stays retrievable with the settings and inputs that made it.
+        """
+        now, settings_json, inputs_json = time.time(), _dumps(settings), _dumps(inputs)
+        with self.transaction() as conn:
+            version = int(conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM fit_reports").fetchone()[0])
+            conn.execute(
+                "INSERT INTO fit_reports (version, stage, created, settings, inputs, report) VALUES (?, ?, ?, ?, ?, ?)",
+                (version, stage, now, settings_json, inputs_json, _dumps(report)),
+            )
+            conn.executemany(
+                "INSERT INTO fits (stage, law, created, result, version, settings, inputs)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(stage, law, now, _dumps(result), version, settings_json, inputs_json)
+                 for law, result in laws.items()],
+            )
+        return version
+
+    def fit_versions(self, stage: str | None = None) -> list[dict[str, Any]]:
+        """Every recorded fit version, oldest first: version, stage, created, settings, inputs, laws (no report)."""
+        query, args = "SELECT version, stage, created, settings, inputs FROM fit_reports", []
         if stage is not None:
             query, args = query + " WHERE stage = ?", [stage]
-        return [{**dict(r), "result": json.loads(r["result"])} for r in self.conn.execute(query + " ORDER BY id", args)]
+        out = []
+        for r in self.conn.execute(query + " ORDER BY version", args):
+            laws = [x["law"] for x in self.conn.execute("SELECT law FROM fits WHERE version = ? ORDER BY id",
+                                                        (r["version"],))]
+            out.append({**dict(r), "settings": json.loads(r["settings"]), "inputs": json.loads(r["inputs"]),
+                        "laws": laws})
+        return out
+
+    def fit_report(self, version: int | None = None, stage: str | None = None) -> dict[str, Any] | None:
+        """The whole report of fit `version` (the latest when None) as written to fit.json, or None if absent."""
+        query, args = "SELECT report FROM fit_reports WHERE 1=1", []
+        if version is not None:
+            query, args = query + " AND version = ?", [*args, version]
+        if stage is not None:
+            query, args = query + " AND stage = ?", [*args, stage]
+        row = self.conn.execute(query + " ORDER BY version DESC LIMIT 1", args).fetchone()
+        return None if row is None else json.loads(row["report"])
+
+    def fits(self, stage: str | None = None, version: int | None = None) -> list[dict[str, Any]]:
+        """Per-law fit rows, oldest first, with their version, settings and inputs (None for pre-version rows)."""
+        query, args = "SELECT * FROM fits WHERE 1=1", []
+        if stage is not None:
+            query, args = query + " AND stage = ?", [*args, stage]
+        if version is not None:
+            query, args = query + " AND version = ?", [*args, version]
+        return [{**dict(r), "result": json.loads(r["result"]),
+                 "settings": json.loads(r["settings"]) if r["settings"] else None,
+                 "inputs": json.loads(r["inputs"]) if r["inputs"] else None}
+                for r in self.conn.execute(query + " ORDER BY id", args)]
 
     def add_artifact(self, kind: str, path: str | Path, trial: str | None = None) -> None:
         with self.transaction() as conn:
@@ -361,6 +532,21 @@ class Store:
                 frame.to_csv(path, index=False)
             out.append(path)
         return out
+
+
+def _dumps(value: Any) -> str:
+    """JSON for a store column (numpy scalars and paths as their text)."""
+    return json.dumps(value, default=str)
+
+
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> Exception:
+    """A UserError naming the store file, what is wrong with it and what to do; other errors pass through."""
+    what = UNUSABLE_FILE_ERRORS.get(getattr(exc, "sqlite_errorname", ""))
+    if what is None and isinstance(exc, sqlite3.OperationalError):
+        return exc  # busy, locked, ...: not the file's fault
+    what = what or f"cannot be used ({exc})"
+    return UserError(f"{path} {what}; nothing was changed or deleted: restore it from a backup, or move it aside "
+                     "and re-run the sweep to start a fresh store")
 
 
 class StoreSink:
