@@ -47,13 +47,12 @@ def short_run_config(base: TrainConfig, name: str, tokens: int, lr: float, eval_
 def restore_params(cfg: TrainConfig, loaded: Loaded, directory: Path) -> Any:
     """The final parameters a run of `cfg` (same model as `loaded`) saved under `directory/checkpoints`."""
     checkpointer = Checkpointer(directory / "checkpoints", keep=1, async_save=False)
-    try:
-        restored = checkpointer.restore_latest(abstract_train_state(cfg, loaded.model, loaded.params, loaded.mesh))
+    try:  # the final step only: never an earlier, half-tuned one (CheckpointError says why not)
+        state, _meta = checkpointer.restore_step(
+            cfg.total_steps, abstract_train_state(cfg, loaded.model, loaded.params, loaded.mesh))
     finally:
         checkpointer.close()
-    if restored is None:
-        raise RuntimeError(f"{directory}: the fine-tuning run left no checkpoint")
-    return restored[1]["params"]
+    return state["params"]
 
 
 def finetune(

@@ -20,8 +20,7 @@ import optax
 from scaling.compress.activation_quant import ActivationQuant
 from scaling.config import ModelConfig, TrainConfig
 from scaling.data import TokenDataset, load_dataset
-from scaling.errors import UserError
-from scaling.train.checkpoint import Checkpointer
+from scaling.train.checkpoint import Checkpointer, CheckpointError
 from scaling.train.loop import compute_dtype_for
 from scaling.train.mesh import make_mesh
 from scaling.train.optim import make_optimizer
@@ -89,7 +88,12 @@ def abstract_train_state(cfg: TrainConfig, model: ModelState, params: Any, mesh:
 
 def load_trained(cfg: TrainConfig | dict[str, Any], checkpoints: Path,
                  devices: Sequence[jax.Device] | None = None) -> Loaded:
-    """The final parameters of the run `cfg` whose checkpoints are in `checkpoints` (UserError when none)."""
+    """The final parameters of the run `cfg` whose checkpoints are in `checkpoints`.
+
+    Only the final checkpoint (step `cfg.total_steps`) will do: a compression result must never come from a
+    half-trained model, so a missing or unreadable final checkpoint raises CheckpointError saying which and
+    why, instead of falling back to an earlier step. Nothing is moved or deleted here.
+    """
     cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.model_validate(cfg)
     dataset = load_dataset(cfg.data)
     model_cfg = cfg.model.with_vocab(dataset.vocab_size)
@@ -98,15 +102,17 @@ def load_trained(cfg: TrainConfig | dict[str, Any], checkpoints: Path,
     model, params = init_model(model_cfg, mesh, cfg.seed, param_dtype=jnp.dtype(cfg.dtype.param),
                                compute_dtype=compute_dtype_for(cfg.dtype.compute))
     abstract = abstract_train_state(cfg, model, params, mesh)
+    if not Path(checkpoints).is_dir():
+        raise CheckpointError(f"{checkpoints}: no checkpoints (did this trial finish training?)")
     checkpointer = Checkpointer(Path(checkpoints), keep=1, async_save=False)
     try:
-        restored = checkpointer.restore_latest(abstract)
+        state, _meta = checkpointer.restore_step(cfg.total_steps, abstract)
+    except CheckpointError as exc:
+        raise CheckpointError(f"the final checkpoint of {cfg.name} is not usable, so it cannot be compressed: "
+                              f"{exc}; train the trial again to recreate it") from exc
     finally:
         checkpointer.close()
-    if restored is None:
-        raise UserError(f"{checkpoints}: no restorable checkpoint (did this trial finish training?)")
-    step, state, _meta = restored
-    return Loaded(cfg, model_cfg, model, state["params"], step, dataset, mesh)
+    return Loaded(cfg, model_cfg, model, state["params"], cfg.total_steps, dataset, mesh)
 
 
 def param_bytes(params: Any) -> int:

@@ -40,6 +40,7 @@ def _run_jobs(store: Store, run_dir: Path, stop: threading.Event | None, max_att
     from scaling.compress.jobs import CompressJob
     from scaling.compress.model_io import load_trained
     from scaling.sweep.runner import Outcome, trial_dir, work
+    from scaling.train.checkpoint import CheckpointError
 
     held: dict[str, Any] = {"source": None, "model": None}  # the loaded source model, kept across rows
     base_cache: dict[tuple[str, int], float] = {}
@@ -49,7 +50,10 @@ def _run_jobs(store: Store, run_dir: Path, stop: threading.Event | None, max_att
         job = CompressJob.from_config(row.config, source.label)
         if held["source"] != source.id:
             held.update(source=None, model=None)  # drop the previous model before loading the next
-            held["model"] = load_trained(source.config, trial_dir(run_dir, source.id) / "checkpoints")
+            try:
+                held["model"] = load_trained(source.config, trial_dir(run_dir, source.id) / "checkpoints")
+            except CheckpointError as exc:  # never compress an earlier, half-trained model instead
+                return Outcome("failed", error=str(exc))
             held["source"] = source.id
         sink = StoreSink(store, row.id)
         try:
@@ -95,8 +99,11 @@ def run(run_dir: Path, sweep: SweepConfig, *, stop: threading.Event | None = Non
 
         all_sources = {t.id: t for t in store.trials(kind="train")}
         law = from_report(fit_report) or fit_from_table(table.best_per_point())
-        done = [r for r in store.trials(kind="compress", status="done") if r.id in wanted]
-        rows = [_row_dict(r, all_sources, conventions.params) for r in done]
+        # compress.json reports every finished compression row in the store, not only this run's selection,
+        # so `--set stages.compress.methods=...` adds results instead of hiding earlier ones
+        finished = [r for r in store.trials(kind="compress", status="done") if r.parent in all_sources]
+        done = [r for r in finished if r.id in wanted]
+        rows = [{**_row_dict(r, all_sources, conventions.params), "in_selection": r.id in wanted} for r in finished]
         analysis.add_effective(rows, law)
         laws = analysis.fit_laws(rows)
         pairs = analysis.distill_pairs(rows)

@@ -19,9 +19,10 @@ from typing import Any
 
 from scaling.config import TrainConfig
 from scaling.errors import UserError
-from scaling.sweep.store import STORE_NAME, Store, StoreSink, TrialRow, worker_id
+from scaling.sweep.store import STORE_NAME, Store, StoreSink, TrialRow, release_abandoned, worker_id
 from scaling.train.loop import BranchSpec, train
 from scaling.train.metrics import TensorBoardSink
+from scaling.train.signals import on_abort
 
 
 def trial_dir(run_dir: Path, trial_id: str) -> Path:
@@ -107,17 +108,24 @@ def run_claimed(store: Store, row: TrialRow, worker: str, run_one: RunOne) -> st
     """Run one claimed row under a heartbeat and record it; returns its status ("interrupted": released).
 
     A UserError is recorded as the row's failure and re-raised (the user must fix something); any other
-    exception is recorded with its traceback and the loop goes on to the next row.
+    exception is recorded with its traceback and the loop goes on to the next row. An abort (a second Ctrl-C,
+    `scaling.train.signals`) or a KeyboardInterrupt gives the row back first, so the store stays consistent.
     """
+    forget = on_abort(lambda: release_abandoned(store.path, row.id, worker))  # a second Ctrl-C gives it back
     try:
         with Heartbeat(store.path, row.id, worker):
             outcome = run_one(row)
+    except KeyboardInterrupt:  # Ctrl-C without our handlers (e.g. in a notebook): give the row back, go on up
+        store.release(row.id)
+        raise
     except UserError as exc:
         store.finish(row.id, "failed", error=str(exc))
         raise
     except Exception:
         store.finish(row.id, "failed", error=traceback.format_exc()[-4000:])
         return "failed"
+    finally:
+        forget()
     if outcome.status == "interrupted":
         store.release(row.id)
         return "interrupted"
@@ -125,6 +133,11 @@ def run_claimed(store: Store, row: TrialRow, worker: str, run_one: RunOne) -> st
     for kind, path in outcome.artifacts:
         store.add_artifact(kind, path, trial=row.id)
     return outcome.status
+
+
+def stop_requested(stop: threading.Event | None) -> bool:
+    """Whether a stop (Ctrl-C, SIGTERM) was asked for: checked between the stages and between their jobs."""
+    return stop is not None and stop.is_set()
 
 
 def work(store: Store, kind: str, run_one: RunOne, *, stop: threading.Event | None = None, max_attempts: int = 2,
@@ -136,12 +149,15 @@ def work(store: Store, kind: str, run_one: RunOne, *, stop: threading.Event | No
     """
     me = worker_id()
     report = WorkerReport()
-    while not (stop is not None and stop.is_set()):
+    while not stop_requested(stop):
         row = store.claim(me, kind=kind, max_attempts=max_attempts, stale_s=stale_s)
         if row is None:
             if not store.pending(kind=kind, max_attempts=max_attempts):
                 break
-            time.sleep(poll_s)
+            if stop is not None:
+                stop.wait(poll_s)  # wakes at once on a stop request
+            else:
+                time.sleep(poll_s)
             continue
         status = run_claimed(store, row, me, run_one)
         if status == "interrupted":
@@ -149,6 +165,7 @@ def work(store: Store, kind: str, run_one: RunOne, *, stop: threading.Event | No
             report.released.append(row.id)
             break
         (report.failed if status == "failed" else report.ran).append(row.id)
+    report.interrupted = report.interrupted or stop_requested(stop)  # a stop between rows stops the stages too
     return report
 
 

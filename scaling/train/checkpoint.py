@@ -1,13 +1,27 @@
 """orbax checkpoints of a run: parameters, optimizer state and the run's position (step, tokens, data seed).
 
-Batches are a function of (seed, step), so the step is the whole data position. Saves may be asynchronous;
-resume takes the newest checkpoint that restores, and falls back (with a warning) past a corrupt one.
+Batches are a function of (seed, step), so the step is the whole data position, and the state saved at a step
+is bit-identical however often the run got there: saving a step that already exists is therefore success, not
+an error (orbax refuses it, even with force=True). Saves may be asynchronous; resume takes the newest
+checkpoint that restores and moves each one that does not aside (`<step>.corrupt-<n>`, in the same directory:
+nothing is deleted), so the run can save that step again when it gets there.
+
+Fault injection for the tests (`tests/faults/`): `SCALING_FAULT_AFTER=<kind>:<n>[:<action>]`, read once at
+import, where kind is regular, branch, final (the save that ends a run, finished or stopped) or any. With the
+action `kill` (the default) the process SIGKILLs its own process group once its n-th save of that kind is
+finalised on disk; with `oserror` its n-th save of that kind raises ENOSPC instead of writing (a full disk).
+Unset, the hook costs one comparison per save.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import signal
 import warnings
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +29,48 @@ import jax
 import orbax.checkpoint as ocp
 
 log = logging.getLogger(__name__)
+
+FAULT_ENV = "SCALING_FAULT_AFTER"
+SAVE_KINDS = ("regular", "branch", "final")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that must exist (e.g. a run's final one) is missing or cannot be restored."""
+
+
+@dataclass(frozen=True)
+class FaultHook:
+    """The parsed `SCALING_FAULT_AFTER`: act at the n-th save of `kind` ("any": of every kind)."""
+
+    kind: str
+    n: int
+    action: str
+
+    @classmethod
+    def parse(cls, text: str | None) -> FaultHook | None:
+        if not text:
+            return None
+        kind, n, action = [*text.split(":"), "", ""][:3]
+        if (kind not in (*SAVE_KINDS, "any") or action not in ("", "kill", "oserror") or not n.isdigit()
+                or int(n) < 1 or text.count(":") > 2):
+            raise ValueError(f"{FAULT_ENV}={text!r}: expected <regular|branch|final|any>:<n>[:kill|oserror]")
+        return cls(kind, int(n), action or "kill")
+
+
+FAULT = FaultHook.parse(os.environ.get(FAULT_ENV))
+_saves: Counter[str] = Counter()  # saves written by this process, by kind (counted only when FAULT is set)
+
+
+def _fault_before(kind: str) -> bool:
+    """Count this save for the hook; raise the injected write error if it is the one. True: kill after it."""
+    if FAULT is None or FAULT.kind not in (kind, "any"):
+        return False
+    _saves[FAULT.kind] += 1
+    if _saves[FAULT.kind] != FAULT.n:
+        return False
+    if FAULT.action == "oserror":
+        raise OSError(errno.ENOSPC, f"No space left on device (injected by {FAULT_ENV}={FAULT.kind}:{FAULT.n})")
+    return True
 
 
 class Checkpointer:
@@ -27,13 +83,28 @@ class Checkpointer:
         )
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
-    def save(self, step: int, params: Any, opt_state: Any, meta: dict[str, Any], *, force: bool = False) -> bool:
-        """Start saving `step` (returns at once when async); `meta` holds the run position, JSON-serialisable."""
+    def save(self, step: int, params: Any, opt_state: Any, meta: dict[str, Any], *, force: bool = False,
+             kind: str = "regular") -> bool:
+        """Start saving `step` (returns at once when async); `meta` holds the run position, JSON-serialisable.
+
+        A step that already exists is left as it is (the state at a step never differs): returns False, like
+        a save orbax's policy skips. `kind` (regular, branch, final) only matters to the fault hook.
+        """
+        if step in self.manager.all_steps():
+            return False
+        kill_after = _fault_before(kind)
         args = ocp.args.Composite(
             state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
             meta=ocp.args.JsonSave({**meta, "step": step}),
         )
-        return self.manager.save(step, args=args, force=force)
+        try:
+            saved = self.manager.save(step, args=args, force=force)
+        except ocp.checkpoint_manager.StepAlreadyExistsError:  # another process finalised it meanwhile
+            return False
+        if kill_after:
+            self.manager.wait_until_finished()
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        return saved
 
     def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
@@ -42,24 +113,48 @@ class Checkpointer:
         """(step, {"params", "opt_state"}, meta) from the newest checkpoint that restores, or None.
 
         `abstract_state` carries shapes, dtypes and shardings, so arrays come back already in their shards.
+        Each newer checkpoint that fails to restore is moved aside (with a warning naming where to).
         """
         for step in reversed(self.steps()):
             try:
-                restored = self.manager.restore(
-                    step,
-                    args=ocp.args.Composite(
-                        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
-                    ),
-                )
+                return self._restore(step, abstract_state)
             except Exception as exc:  # a truncated or corrupt checkpoint: try the one before it
+                aside = self.move_aside(step)
                 warnings.warn(
                     f"checkpoint {self.directory / str(step)} could not be restored ({type(exc).__name__}: "
-                    f"{str(exc)[:200]}); falling back to an earlier one",
+                    f"{str(exc)[:200]}); moved to {aside.name}, falling back to an earlier one",
                     stacklevel=2,
                 )
-                continue
-            return step, restored["state"], dict(restored["meta"])
         return None
+
+    def restore_step(self, step: int, abstract_state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """({"params", "opt_state"}, meta) of exactly `step`; CheckpointError (saying why) when it is missing or
+        does not restore. Read-only: nothing is moved."""
+        if step not in self.manager.all_steps():
+            have = ", ".join(map(str, self.steps())) or "none"
+            raise CheckpointError(f"{self.directory}: no checkpoint at step {step} (steps here: {have})")
+        try:
+            return self._restore(step, abstract_state)[1:]
+        except Exception as exc:
+            raise CheckpointError(f"{self.directory / str(step)} could not be restored ({type(exc).__name__}: "
+                                  f"{str(exc)[:300]})") from exc
+
+    def _restore(self, step: int, abstract_state: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, Any]]:
+        restored = self.manager.restore(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()),
+        )
+        return step, restored["state"], dict(restored["meta"])
+
+    def move_aside(self, step: int) -> Path:
+        """Rename checkpoint `step` to the first free `<step>.corrupt-<n>` beside it (orbax ignores such names)."""
+        source = self.directory / str(step)
+        n = 1
+        while (target := self.directory / f"{step}.corrupt-{n}").exists():
+            n += 1
+        source.rename(target)
+        self.manager.reload()
+        return target
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

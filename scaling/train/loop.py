@@ -14,7 +14,9 @@ and whenever the loop ends, however it ends.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +40,8 @@ from scaling.train.optim import make_optimizer
 from scaling.train.progress import Progress
 from scaling.train.schedule import make_schedule, plan_schedule
 from scaling.train.step import LossFn, Teacher, build_steps, init_model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -105,8 +109,16 @@ def compute_dtype_for(setting: str) -> Any:
     return jnp.dtype(setting)
 
 
+PEAK_FLOPS_ENV = "SCALING_PEAK_FLOPS"
+
+
 def peak_flops(dtype: Any) -> float | None:
-    """The device's peak FLOP/s for MFU (table for accelerators, a matmul probe on CPU); None when unknown."""
+    """The device's peak FLOP/s for MFU (table for accelerators, a matmul probe on CPU); None when unknown.
+
+    `$SCALING_PEAK_FLOPS` gives it instead (e.g. a CPU's measured figure, skipping the 1 s probe per process).
+    """
+    if os.environ.get(PEAK_FLOPS_ENV):
+        return float(os.environ[PEAK_FLOPS_ENV])
     try:
         return accounting.peak_flops_for(jax.devices()[0], dtype=jnp.dtype(dtype).name)[0]
     except ValueError:
@@ -290,7 +302,7 @@ def train(
     peak = peak_flops(compute_dtype_for(cfg.dtype.compute))
 
     checkpointer = Checkpointer(run_dir / "checkpoints", keep=cfg.checkpoint.keep, async_save=cfg.checkpoint.async_save)
-    start_step, resumed_from = 0, None
+    start_step, resumed_from, meta = 0, None, {}
     abstract = {"params": abstract_like(params), "opt_state": abstract_like(opt_state)}
     restored = checkpointer.restore_latest(abstract) if cfg.checkpoint.enabled else None
     if restored is None and branch.init_from is not None:
@@ -300,7 +312,7 @@ def train(
         if restored is None:
             raise RuntimeError(f"branch start {branch.init_from} holds no restorable checkpoint")
     if restored is not None:
-        start_step, state, _meta = restored
+        start_step, state, meta = restored
         params, opt_state, resumed_from = state["params"], state["opt_state"], start_step
     for sink in sinks:
         sink.truncate_after(start_step)
@@ -313,15 +325,20 @@ def train(
     guard = DivergenceGuard(cfg.divergence.spike_ratio, cfg.divergence.after_steps)
     clock = StepClock(cfg.tokens_per_step)
     reader = StepReader(cfg, sinks, guard, clock, schedule, per_token, peak)
+    reader.train_loss = meta.get("train_loss")  # a run restored at its last step runs no step to read it from
     val_loss = None
     started = time.perf_counter()
     progress = Progress(total_steps, start_step, label=cfg.name, enabled=show_progress)
 
-    def save(step: int, force: bool = False) -> None:
+    def position(step: int) -> dict[str, Any]:
+        """A checkpoint's metadata: where the run is, and the train loss of the step it was saved at."""
+        return {"tokens": step * cfg.tokens_per_step, "seed": cfg.seed, "train_loss": reader.train_loss}
+
+    def save(step: int, force: bool = False, kind: str = "regular") -> None:
+        """Checkpoint `step` (a step already saved counts as done: its state is the same)."""
         if cfg.checkpoint.enabled:
             flush_sinks(sinks)  # rows up to `step` are durable before a checkpoint says the run got there
-            checkpointer.save(step, params, opt_state, {"tokens": step * cfg.tokens_per_step, "seed": cfg.seed},
-                              force=force)
+            checkpointer.save(step, params, opt_state, position(step), force=force, kind=kind)
 
     def evaluate(step: int) -> float:
         loss = float(steps.eval_step(params, val_NxBxL1))
@@ -350,13 +367,13 @@ def train(
 
     def save_branch(step: int) -> None:
         """The checkpoint a WSD branch starts from. A run killed after saving it and resumed from an earlier
-        checkpoint reaches `step` again with bit-identical state; orbax refuses to save an existing step even
-        with force=True, so the one already there counts as done."""
+        checkpoint reaches `step` again with bit-identical state, so the one already there counts as done
+        (`Checkpointer.save` skips an existing step)."""
         branch_ckpt = Checkpointer(branch.save_at[step], keep=1, async_save=False)
-        if step not in branch_ckpt.steps():
-            branch_ckpt.save(step, params, opt_state, {"tokens": step * cfg.tokens_per_step, "seed": cfg.seed},
-                             force=True)
-        branch_ckpt.close()
+        try:
+            branch_ckpt.save(step, params, opt_state, position(step), force=True, kind="branch")
+        finally:
+            branch_ckpt.close()
 
     def evaluates_at(step: int) -> bool:
         return step % cfg.eval.every_steps == 0 and step < total_steps
@@ -404,10 +421,18 @@ def train(
 
     try:
         status, reason, step = run_steps()
-        if status != "diverged":
+        if status == "done":
             val_loss = evaluate(step)
-            if step != resumed_from:  # a run restored at its last step already has that checkpoint
-                save(step, force=True)
+        if status != "diverged":  # a stopped run checkpoints where it stopped (no off-cadence evaluation row)
+            save(step, force=True, kind="final")  # a run restored at its last step has it already: a no-op
+    except BaseException:
+        # a fault or an abort (second Ctrl-C), maybe mid-save: let orbax's writer threads end before the caller
+        # goes on (or the interpreter shuts down under them); the error propagating is the one that matters
+        try:
+            checkpointer.close()
+        except Exception as exc:  # secondary to the error propagating
+            log.warning("closing the checkpointer after an error failed too: %s", exc)
+        raise
     finally:
         progress.close()
         flush_sinks(sinks)

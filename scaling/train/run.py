@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import yaml
 from scaling.config import TrainConfig
 from scaling.train.loop import TrainResult, train
 from scaling.train.metrics import JsonlSink, TensorBoardSink
+from scaling.train.signals import stop_on_signals
 
 
 def write_resolved_config(cfg: TrainConfig, path: Path) -> None:
@@ -19,17 +19,9 @@ def write_resolved_config(cfg: TrainConfig, path: Path) -> None:
 
 
 def stop_on_sigint() -> threading.Event:
-    """First Ctrl-C asks the loop to checkpoint and stop; a second one interrupts at once."""
-    stop = threading.Event()
-
-    def handler(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        print("\nstopping after this step (Ctrl-C again to abort)...", flush=True)
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    return stop
+    """First Ctrl-C (or SIGTERM) asks the loop to checkpoint and stop; a second one interrupts at once
+    (`scaling run`, `scaling train`; see `stop_on_signals`)."""
+    return stop_on_signals()
 
 
 def run_training_cli(cfg: TrainConfig, run_dir: Path) -> TrainResult:
