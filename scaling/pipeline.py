@@ -40,7 +40,6 @@ def prepare(path: str | Path, overrides: list[str] | None = None, run_dir: Path 
     defaults to runs/<name>."""
     sweep, raw = load_sweep(path, overrides)
     plan = plan_sweep(sweep, raw, source=str(path), n_devices=n_devices)
-    plan.raw = raw
     return plan, Path(run_dir) if run_dir is not None else Path("runs") / sweep.name
 
 

@@ -217,7 +217,7 @@ def plan_sweep(sweep: SweepConfig, raw: dict[str, Any], source: str = "sweep", n
     check_corpora(sweeps_seen, source)
     if not trials:
         raise UserError(f"{source}: the sweep expands to no trials; check model.sizes and budget")
-    return SweepPlan(sweep=sweep, trials=_parents_first(trials), axes=axes)
+    return SweepPlan(sweep=sweep, trials=_parents_first(trials), axes=axes, raw=raw)
 
 
 def _train_config(

@@ -260,13 +260,9 @@ class Store:
                ) -> list[TrialRow]:
         """Trials in plan order; trials of an earlier version of the sweep (`retire_unplanned`) only when
         `retired` is True (status, export), so fits and figures see the current sweep alone."""
-        query, args = "SELECT * FROM trials WHERE 1=1", []
+        query, args = _select("SELECT * FROM trials", kind=kind, status=status)
         if not retired:
             query += " AND id NOT IN (SELECT trial FROM retired)"
-        if kind is not None:
-            query, args = query + " AND kind = ?", [*args, kind]
-        if status is not None:
-            query, args = query + " AND status = ?", [*args, status]
         return [TrialRow.from_sql(r) for r in self.conn.execute(query + " ORDER BY ord", args)]
 
     def retire_unplanned(self, kind: str, planned: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -422,11 +418,7 @@ class Store:
             )
 
     def metrics(self, trial_id: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
-        query, args = "SELECT * FROM metrics WHERE 1=1", []
-        if trial_id is not None:
-            query, args = query + " AND trial = ?", [*args, trial_id]
-        if name is not None:
-            query, args = query + " AND name = ?", [*args, name]
+        query, args = _select("SELECT * FROM metrics", trial=trial_id, name=name)
         return [dict(r) for r in self.conn.execute(query + " ORDER BY trial, name, step", args)]
 
     def curve(self, trial_id: str, name: str = "train_loss") -> list[tuple[int, float]]:
@@ -468,9 +460,7 @@ class Store:
 
     def fit_versions(self, stage: str | None = None) -> list[dict[str, Any]]:
         """Every recorded fit version, oldest first: version, stage, created, settings, inputs, laws (no report)."""
-        query, args = "SELECT version, stage, created, settings, inputs FROM fit_reports", []
-        if stage is not None:
-            query, args = query + " WHERE stage = ?", [stage]
+        query, args = _select("SELECT version, stage, created, settings, inputs FROM fit_reports", stage=stage)
         out = []
         for r in self.conn.execute(query + " ORDER BY version", args):
             laws = [x["law"] for x in self.conn.execute("SELECT law FROM fits WHERE version = ? ORDER BY id",
@@ -481,21 +471,13 @@ class Store:
 
     def fit_report(self, version: int | None = None, stage: str | None = None) -> dict[str, Any] | None:
         """The whole report of fit `version` (the latest when None) as written to fit.json, or None if absent."""
-        query, args = "SELECT report FROM fit_reports WHERE 1=1", []
-        if version is not None:
-            query, args = query + " AND version = ?", [*args, version]
-        if stage is not None:
-            query, args = query + " AND stage = ?", [*args, stage]
+        query, args = _select("SELECT report FROM fit_reports", version=version, stage=stage)
         row = self.conn.execute(query + " ORDER BY version DESC LIMIT 1", args).fetchone()
         return None if row is None else json.loads(row["report"])
 
     def fits(self, stage: str | None = None, version: int | None = None) -> list[dict[str, Any]]:
         """Per-law fit rows, oldest first, with their version, settings and inputs (None for pre-version rows)."""
-        query, args = "SELECT * FROM fits WHERE 1=1", []
-        if stage is not None:
-            query, args = query + " AND stage = ?", [*args, stage]
-        if version is not None:
-            query, args = query + " AND version = ?", [*args, version]
+        query, args = _select("SELECT * FROM fits", stage=stage, version=version)
         return [{**dict(r), "result": json.loads(r["result"]),
                  "settings": json.loads(r["settings"]) if r["settings"] else None,
                  "inputs": json.loads(r["inputs"]) if r["inputs"] else None}
@@ -532,6 +514,15 @@ class Store:
                 frame.to_csv(path, index=False)
             out.append(path)
         return out
+
+
+def _select(base: str, **equal: Any) -> tuple[str, list[Any]]:
+    """`base WHERE 1=1 AND col = ? ...` for each filter that is not None (column names come from code only)."""
+    query, args = base + " WHERE 1=1", []
+    for column, value in equal.items():
+        if value is not None:
+            query, args = f"{query} AND {column} = ?", [*args, value]
+    return query, args
 
 
 def _dumps(value: Any) -> str:
