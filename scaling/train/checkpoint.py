@@ -4,7 +4,9 @@ Batches are a function of (seed, step), so the step is the whole data position, 
 is bit-identical however often the run got there: saving a step that already exists is therefore success, not
 an error (orbax refuses it, even with force=True). Saves may be asynchronous; resume takes the newest
 checkpoint that restores and moves each one that does not aside (`<step>.corrupt-<n>`, in the same directory:
-nothing is deleted), so the run can save that step again when it gets there.
+nothing is deleted), so the run can save that step again when it gets there. Each checkpoint carries an exact
+fingerprint of its arrays, so one whose data changed after the save (which orbax may restore without error)
+counts as corrupt too.
 
 Fault injection for the tests (`tests/faults/`): `SCALING_FAULT_AFTER=<kind>:<n>[:<action>]`, read once at
 import, where kind is regular, branch, final (the save that ends a run, finished or stopped) or any. With the
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 log = logging.getLogger(__name__)
@@ -93,9 +96,10 @@ class Checkpointer:
         if step in self.manager.all_steps():
             return False
         kill_after = _fault_before(kind)
+        state = {"params": params, "opt_state": opt_state}
         args = ocp.args.Composite(
-            state=ocp.args.StandardSave({"params": params, "opt_state": opt_state}),
-            meta=ocp.args.JsonSave({**meta, "step": step}),
+            state=ocp.args.StandardSave(state),
+            meta=ocp.args.JsonSave({**meta, "step": step, "fingerprint": fingerprint(state)}),
         )
         try:
             saved = self.manager.save(step, args=args, force=force)
@@ -140,11 +144,17 @@ class Checkpointer:
                                   f"{str(exc)[:300]})") from exc
 
     def _restore(self, step: int, abstract_state: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, Any]]:
+        """Restore `step` and check its arrays against the fingerprint saved with them (a flipped byte in a data
+        file can restore without any error from orbax)."""
         restored = self.manager.restore(
             step,
             args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()),
         )
-        return step, restored["state"], dict(restored["meta"])
+        meta = dict(restored["meta"])
+        if "fingerprint" in meta and fingerprint(restored["state"]) != meta["fingerprint"]:
+            raise CheckpointError(f"{self.directory / str(step)}: its arrays do not match the fingerprint saved "
+                                  "with them (a data file was changed after the save)")
+        return step, restored["state"], meta
 
     def move_aside(self, step: int) -> Path:
         """Rename checkpoint `step` to the first free `<step>.corrupt-<n>` beside it (orbax ignores such names)."""
@@ -162,6 +172,25 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _leaf_fingerprint(x: jax.Array) -> jax.Array:
+    """sum_i bits_i * (2i + 1) mod 2**32 over the array's raw bits: any changed bit changes it."""
+    width = {1: jnp.uint8, 2: jnp.uint16}.get(x.dtype.itemsize, jnp.uint32)
+    bits = x.astype(jnp.uint8) if x.dtype == jnp.bool_ else jax.lax.bitcast_convert_type(x, width)
+    bits = bits.reshape(-1).astype(jnp.uint32)
+    weights = jnp.arange(bits.size, dtype=jnp.uint32) * jnp.uint32(2) + jnp.uint32(1)
+    return jnp.sum(bits * weights, dtype=jnp.uint32)
+
+
+_fingerprints = jax.jit(lambda leaves: [_leaf_fingerprint(x) for x in leaves])
+
+
+def fingerprint(tree: Any) -> list[int]:
+    """One exact checksum per array of `tree` (computed where the arrays live, one jitted call): saved with each
+    checkpoint and compared on restore."""
+    leaves = [x for x in jax.tree.leaves(tree) if hasattr(x, "dtype")]
+    return [int(v) for v in jax.device_get(_fingerprints(leaves))]
 
 
 def abstract_like(tree: Any) -> Any:

@@ -109,3 +109,52 @@ def test_the_fault_hook_parses_and_injects_a_write_error(tmp_path, monkeypatch):
     assert err.value.errno == errno.ENOSPC
     assert _save(ckpt, 4, kind="regular") and ckpt.steps() == [1, 2, 4]  # the disk has room again
     ckpt.close()
+
+
+def test_the_fingerprint_sees_any_flipped_bit():
+    tree = {"f32": jnp.linspace(-1, 1, 7), "bf16": jnp.ones((2, 3), jnp.bfloat16), "i32": jnp.arange(5),
+            "flag": jnp.array([True, False])}
+    base = checkpoint.fingerprint(tree)
+    assert base == checkpoint.fingerprint(jax.tree.map(jnp.copy, tree)) and len(base) == 4
+    for name, leaf in tree.items():
+        raw = np.asarray(leaf).copy()
+        view = raw.view(np.uint8).reshape(-1) if raw.dtype != np.bool_ else None
+        if view is None:
+            raw[-1] = not raw[-1]
+        else:
+            view[-1] ^= 0x01  # the lowest bit of the last byte: below any float tolerance
+        changed = checkpoint.fingerprint({**tree, name: jnp.asarray(raw, dtype=leaf.dtype)})
+        assert [a != b for a, b in zip(changed, base, strict=True)] == [k == name for k in sorted(tree)], name
+
+
+def test_a_garbled_data_file_never_restores_wrong_arrays(tmp_path):
+    """Flipping bytes inside one data file can leave a checkpoint that orbax restores without an error; the
+    fingerprint makes every such case fall back instead."""
+    import shutil
+
+    keys = jax.random.split(jax.random.key(0), 4)
+    params = {"w": jax.random.normal(keys[0], (64, 32)), "b": jnp.arange(32.0), "e": jax.random.normal(keys[1], (16,))}
+    opt = {"mu": jax.random.normal(keys[2], (64, 32)), "nu": jax.random.uniform(keys[3], (32,)), "count": jnp.int32(3)}
+    ckpt = Checkpointer(tmp_path / "c", keep=3, async_save=False)
+    ckpt.save(5, params, opt, {"tokens": 5})
+    ckpt.save(10, jax.tree.map(lambda x: x + 1, params), jax.tree.map(lambda x: x + 1, opt), {"tokens": 10})
+    ckpt.close()
+    abstract = {"params": abstract_like(params), "opt_state": abstract_like(opt)}
+    files = [p.relative_to(tmp_path / "c" / "10") for p in (tmp_path / "c" / "10").rglob("*") if p.is_file()]
+    outcomes = {}
+    for i, rel in enumerate(files):
+        case = tmp_path / f"case{i}"
+        shutil.copytree(tmp_path / "c", case)
+        data = (case / "10" / rel).read_bytes()
+        a, b = len(data) // 3, max(len(data) // 3 + 1, 2 * len(data) // 3)
+        (case / "10" / rel).write_bytes(data[:a] + bytes(x ^ 0xFF for x in data[a:b]) + data[b:])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            step, state, _ = Checkpointer(case, keep=3).restore_latest(abstract)
+        expected = {"params": params, "opt_state": opt}
+        if step == 10:
+            expected = jax.tree.map(lambda x: x + 1, expected)
+        for (path, got), want in zip(jax.tree.leaves_with_path(state), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_array_equal(got, want, err_msg=f"{rel} restored wrong data at {path}")
+        outcomes[str(rel)] = step
+    assert 5 in outcomes.values(), outcomes

@@ -56,8 +56,7 @@ def _cases(final_dir) -> list[tuple[str, str]]:
     files = sorted(str(p.relative_to(final_dir)) for p in final_dir.rglob("*") if p.is_file())
     if FULL:
         return [("*", "truncate")] + [(f, how) for f in files for how in ("truncate", "garble")]
-    biggest = max(files, key=lambda f: (final_dir / f).stat().st_size)
-    return [("*", "truncate"), (biggest, "garble"), ("meta/metadata", "truncate")]
+    return [("*", "truncate")]  # CI; garbled data files are also checked fast in test_checkpoint_saves.py
 
 
 def test_each_file_of_the_final_checkpoint_corrupted_falls_back_and_ends_identically(trained, tmp_path,
