@@ -131,48 +131,56 @@ def run_pipeline(
     else:
         report = run_local(run_dir, sweep.executor, stop, show_progress)
     result = PipelineResult(run_dir=run_dir, plan=plan, interrupted=report.interrupted)
-    result.trials = status_counts(store)
+    result.trials = status_counts(store)  # training trials; each stage reports its own jobs
     store.close()
     if stages and not report.interrupted:
-        result.stages = run_stages(run_dir, sweep)
+        result.stages = run_stages(run_dir, sweep, stop=stop)
+        result.interrupted = stop is not None and stop.is_set()
     return result
 
 
-def _fit(run_dir: Path, sweep: SweepConfig) -> dict[str, Any]:
+def _fit(run_dir: Path, sweep: SweepConfig, stop: threading.Event | None) -> dict[str, Any]:
     from scaling.stages import fit_stage
 
     return fit_stage.run(run_dir, sweep)
 
 
-def _compress(run_dir: Path, sweep: SweepConfig) -> dict[str, Any]:
+def _compress(run_dir: Path, sweep: SweepConfig, stop: threading.Event | None) -> dict[str, Any]:
     from scaling.stages import compress_stage  # loads JAX: imported only when a sweep compresses
 
-    return compress_stage.run(run_dir, sweep)
+    return compress_stage.run(run_dir, sweep, stop=stop)
 
 
-def _plot(run_dir: Path, sweep: SweepConfig) -> dict[str, Any]:
+def _plot(run_dir: Path, sweep: SweepConfig, stop: threading.Event | None) -> dict[str, Any]:
     from scaling.stages import plot_stage
 
     return plot_stage.run(run_dir, sweep)
 
 
 # The stages after training, in order; plots last, so they show what compression produced. Each reads the run
-# directory (the points table, the fit report) and writes its own output, so each also runs alone.
-STAGES: dict[str, Callable[[Path, SweepConfig], dict[str, Any]]] = {"fit": _fit, "compress": _compress, "plot": _plot}
+# directory (the points table, the fit report) and writes its own output, so each also runs alone. A stop
+# (Ctrl-C, SIGTERM) lets the running stage finish its unit of work (a fit, one compression job, a figure
+# file) and starts no further stage; re-running the command redoes only what is missing.
+Stage = Callable[[Path, SweepConfig, threading.Event | None], dict[str, Any]]
+STAGES: dict[str, Stage] = {"fit": _fit, "compress": _compress, "plot": _plot}
 
 
-def run_stages(run_dir: Path, sweep: SweepConfig, only: set[str] | None = None) -> dict[str, Any]:
-    """fit -> compress -> plot, each when the sweep asks for it (and `only` allows it)."""
+def run_stages(run_dir: Path, sweep: SweepConfig, only: set[str] | None = None,
+               stop: threading.Event | None = None) -> dict[str, Any]:
+    """fit -> compress -> plot, each when the sweep asks for it (and `only` allows it), until `stop` is set."""
     outputs: dict[str, Any] = {}
     for name, stage in STAGES.items():
         if getattr(sweep.stages, name) is None or (only is not None and name not in only):
             continue
-        outputs[name] = stage(run_dir, sweep)
+        if stop is not None and stop.is_set():
+            break
+        outputs[name] = stage(run_dir, sweep, stop)
     return outputs
 
 
-def status_counts(store: Store) -> dict[str, int]:
+def status_counts(store: Store, kind: str = "train") -> dict[str, int]:
+    """How many trials of `kind` are in each status."""
     counts: dict[str, int] = {}
-    for t in store.trials():
+    for t in store.trials(kind=kind):
         counts[t.status] = counts.get(t.status, 0) + 1
     return counts

@@ -4,6 +4,8 @@ sweep.yaml that made it, so the CLI's run-directory commands are tested in secon
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,4 +74,15 @@ def one_error_line(done: subprocess.CompletedProcess) -> str:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert "Traceback" not in done.stderr, done.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    _record(done, lines[0])
     return lines[0]
+
+
+def _record(done: subprocess.CompletedProcess, line: str) -> None:
+    """With SCALING_BAD_INPUT_LOG set, append (command, exit code, message) to that file: the bad-input table
+    an issue's closing note reports comes from the tests themselves."""
+    log = os.environ.get("SCALING_BAD_INPUT_LOG")
+    if log:
+        args = [Path(a).name if "/" in str(a) else str(a) for a in done.args[1:]]
+        with open(log, "a") as f:
+            f.write(json.dumps({"command": "scaling " + " ".join(args), "code": done.returncode, "line": line}) + "\n")

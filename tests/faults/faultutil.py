@@ -45,7 +45,7 @@ checkpoint: {{every_steps: 10, async_save: {async_save}}}
 log_every: 1
 wsd_branching: true
 executor: {executor}
-stages: {{fit: null, plot: null}}
+stages: {stages}
 """
 
 EXECUTORS = {
@@ -58,14 +58,20 @@ TRIAL_FIELDS = ("label", "kind", "parent", "branch_step", "status", "tokens", "p
                 "params_non_embedding", "flops_6n", "flops_exact", "train_loss", "val_loss")
 
 
+NO_STAGES = "{fit: null, plot: null}"
+# fit (a 2-parameter law the 4 points identify, bootstrapped), compress (2 jobs on the selected model), plot
+ALL_STAGES = ("{fit: {laws: [kaplan_c], bootstrap: 20}, plot: {formats: [png]}, compress: {select: best_per_budget, "
+              "max_configs: 1, methods: [{prune: [0.5]}, {quantize: [8]}], eval_batches: 2}}")
+
+
 def write_sweep(directory: Path, executor: str = "inprocess", *, max_attempts: int = 2,
-                async_save: bool = True) -> Path:
+                async_save: bool = True, stages: str = NO_STAGES) -> Path:
     """The tiny WSD sweep as a YAML file in `directory` (the executor changes no trial id; saves are
-    asynchronous by default, as in a user's sweep)."""
+    asynchronous by default, as in a user's sweep; no stages after training unless `stages` asks)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"faults-{executor}.yaml"
+    path = directory / f"faults-{executor}{'' if stages == NO_STAGES else '-stages'}.yaml"
     path.write_text(SWEEP.format(executor=EXECUTORS[executor].replace("MAX", str(max_attempts)),
-                                 async_save=str(async_save).lower()))
+                                 async_save=str(async_save).lower(), stages=stages))
     return path
 
 
@@ -79,10 +85,11 @@ def env_for(cache_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start(sweep: Path, run_dir: Path, env: dict[str, str]) -> subprocess.Popen:
-    """`scaling run SWEEP --run-dir RUN_DIR --no-stages` as the leader of a new process group."""
-    return subprocess.Popen([*CLI, "run", str(sweep), "--run-dir", str(run_dir), "--no-stages"], env=env,
-                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def start(sweep: Path, run_dir: Path, env: dict[str, str], stages: bool = False) -> subprocess.Popen:
+    """`scaling run SWEEP --run-dir RUN_DIR` (`--no-stages` unless `stages`) as the leader of a new process
+    group."""
+    return subprocess.Popen([*CLI, "run", str(sweep), "--run-dir", str(run_dir), *([] if stages else ["--no-stages"])],
+                            env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def kill_group(proc: subprocess.Popen, signum: int = signal.SIGKILL) -> None:
@@ -118,11 +125,12 @@ def reap_group(proc: subprocess.Popen, timeout: float = 30.0) -> None:
     kill_group(proc)
 
 
-def run_to_end(sweep: Path, run_dir: Path, env: dict[str, str], max_runs: int = 4) -> list[tuple[int, str]]:
+def run_to_end(sweep: Path, run_dir: Path, env: dict[str, str], max_runs: int = 4,
+               stages: bool = False) -> list[tuple[int, str]]:
     """Re-run the same command until a run ends on its own (not killed); returns every run's (code, output)."""
     runs = []
     for _ in range(max_runs):
-        runs.append(finish(start(sweep, run_dir, env)))
+        runs.append(finish(start(sweep, run_dir, env, stages)))
         if runs[-1][0] >= 0:
             return runs
     raise AssertionError(f"no run of {sweep} ended on its own in {max_runs} tries: {[c for c, _ in runs]}")
