@@ -45,16 +45,24 @@ def register(app: typer.Typer) -> None:
         design: bool = typer.Option(False, "--design",
                                     help="simulate the planned points from a prior law: expected interval widths"),
         noise: float = typer.Option(None, "--noise", min=0.0, help="seed-to-seed loss noise for --design (nats)"),
+        prior: Path = typer.Option(None, "--prior", help="--design from an earlier run's chinchilla fit (RUN_DIR or "
+                                                         "its fit.json) and its residual noise, not the default"),
     ) -> None:
         """Print the resolved trials of a sweep file and what they cost, or what is wrong with it."""
         from scaling import pipeline
         from scaling.cli.show import print_plan
+        from scaling.fit.prior import prior_from_fit
         from scaling.sweep.plan import design_check
 
+        known = prior_from_fit(prior) if prior is not None else None  # a bad --prior fails before planning
         plan, directory = pipeline.prepare(sweep_file, set_, n_devices=devices)
         print_plan(plan, directory)
-        if design:
-            for line in design_check(plan, noise=noise).lines():
+        if design or known is not None:
+            if known is not None:
+                print(f"prior: {known.source}; residual RMS {known.noise:.4f} nats")
+            check = design_check(plan, noise=noise if noise is not None or known is None else known.noise,
+                                 prior=known.params if known is not None else None)
+            for line in check.lines():
                 print(line)
 
     @app.command()

@@ -1,5 +1,5 @@
 """From finished compression rows to the stage's findings: a flat table with effective-parameter multipliers,
-the compression laws fitted where there are enough points, and the figures.
+the compression laws fitted where there are enough points (intervals, backtests), and the figures.
 
 Input rows are plain dicts (the stage flattens the store's rows): the job's result plus `id`, `source`,
 `source_label`, `n` (the source's parameter count, as the law counts it) and `d` (its training tokens).
@@ -13,15 +13,20 @@ from typing import Any
 
 import numpy as np
 
+from scaling.compress import law_points
 from scaling.compress.effective import InverseLaw, effective
+from scaling.compress.law_fits import BOOTSTRAP, LawPoints, fit_with_intervals, predict_fitted
 from scaling.compress.ratio_laws import (
+    BUSBRIDGE_DISTILL_REDUCED,
     DISTILL_TEACHER_FLOOR,
-    FRANTAR_SPARSITY_FIXED_D,
     KUMAR_PTQ,
-    PTQ_BITS,
-    fit_least_squares,
+    KUMAR_PTQ_EFFECTIVE,
 )
 from scaling.compress.settings import STUDENT_METHODS
+from scaling.fit.laws import Law
+
+LAW_OF = {"ptq": KUMAR_PTQ, "ptq_effective": KUMAR_PTQ_EFFECTIVE, "distill": DISTILL_TEACHER_FLOOR,
+          "distill_reduced": BUSBRIDGE_DISTILL_REDUCED}
 
 
 def add_effective(rows: list[dict[str, Any]], law: InverseLaw | None) -> None:
@@ -41,35 +46,52 @@ def add_effective(rows: list[dict[str, Any]], law: InverseLaw | None) -> None:
         r["effective"] = eff
 
 
-def _try(law: Any, cols: dict[str, Any], y: Sequence[float], note: str) -> dict[str, Any]:
-    """A law fit as a dict, or why it was not fitted."""
-    try:
-        return {**fit_least_squares(law, cols, y).to_dict(), "note": note}
-    except ValueError as exc:
-        return {"law": law.name, "skipped": str(exc), "note": note}
-
-
-def fit_laws(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Compression laws fitted to this stage's rows (each says why not when the points cannot support it)."""
+def fit_laws(rows: Sequence[dict[str, Any]], chinchilla: InverseLaw | None = None, *, bootstrap: int = BOOTSTRAP,
+             seed: int = 0) -> dict[str, Any]:
+    """Compression laws fitted to this stage's rows with bootstrap intervals and a backtest (each says why not
+    when the points cannot support it); `chinchilla` anchors the laws that take A, alpha or E from the run's fit."""
     out: dict[str, Any] = {}
-    sparse = [r for r in rows if r["method"] in ("dense", "prune")]
-    if sparse:
-        out["sparsity"] = _try(FRANTAR_SPARSITY_FIXED_D, {"s": [r.get("sparsity", 0.0) for r in sparse],
-                                                          "n": [r["n"] for r in sparse]},
-                               [r["val_loss"] for r in sparse],
-                               "unstructured magnitude pruning; configurations differ in D too, so E absorbs it")
-    ptq = [r for r in rows if r["method"] == "quantize" and r["delta_loss"] > 0]
-    if ptq:
-        out["ptq"] = _try(KUMAR_PTQ, {"p": [r["bits"] for r in ptq], "n": [r["n"] for r in ptq],
-                                      "d": [r["d"] for r in ptq]}, [r["delta_loss"] for r in ptq],
-                          "positive degradations only")
-        out["ptq_bits"] = _try(PTQ_BITS, {"p": [r["bits"] for r in ptq]}, [r["delta_loss"] for r in ptq],
-                               "all configurations pooled")
-    kd = [r for r in rows if r["method"] == "distill"]
-    if kd:
-        out["distill"] = _try(DISTILL_TEACHER_FLOOR, {"t": [r["base_loss"] for r in kd],
-                                                      "n": [r["student_params"] for r in kd]},
-                              [r["val_loss"] for r in kd], "distilled students; t = the teacher's loss")
+    sparsity = law_points.sparsity_points(rows)
+    if sparsity is not None:
+        out["sparsity"] = fit_with_intervals(sparsity, bootstrap, seed)
+        out["sparsity"]["structured"] = structured_against_law(out["sparsity"], sparsity,
+                                                               law_points.structured_rows(rows))
+    ptq = law_points.ptq_points(rows)
+    kumar, bits = ptq if ptq is not None else (None, None)
+    if bits is not None:
+        out["ptq_bits"] = fit_with_intervals(bits, bootstrap, seed)
+    for key, points in (("ptq", kumar), ("ptq_effective", law_points.ptq_effective_points(rows, chinchilla)),
+                        ("distill", law_points.distill_points(rows)),
+                        ("distill_reduced", law_points.busbridge_points(rows, chinchilla))):
+        if isinstance(points, str):
+            out[key] = {"law": LAW_OF[key].name, "formula": LAW_OF[key].formula,
+                        "reference": LAW_OF[key].reference, "skipped": points}
+        elif points is not None:
+            out[key] = fit_with_intervals(points, bootstrap, seed)
+    return {k: out[k] for k in ORDER if k in out}
+
+
+ORDER = ("sparsity", "ptq", "ptq_bits", "ptq_effective", "distill", "distill_reduced")
+
+
+def structured_against_law(fit: dict[str, Any], points: LawPoints, rows: Sequence[dict[str, Any]]
+                           ) -> list[dict[str, Any]]:
+    """Structured-pruning losses beside the unstructured law's prediction at the same S, N (and D); for the delta
+    form, at the source's dense N and dense loss."""
+    if "skipped" in fit or not rows:
+        return [{**r, "predicted": None} for r in rows]
+    law: Law = points.law
+    out = []
+    for r in rows:
+        if "l0" in law.inputs:  # the delta form: the source's dense loss and N
+            if r.get("dense_loss") is None:
+                out.append({**r, "predicted": None})
+                continue
+            cols = {"s": r["s"], "n": r["n_dense"], "l0": r["dense_loss"]}
+            predicted = float(predict_fitted(law, fit["params"], cols))
+        else:
+            predicted = float(predict_fitted(law, fit["params"], {k: r[k] for k in law.inputs}))
+        out.append({**r, "predicted": predicted, "relative_difference": (r["observed"] - predicted) / predicted})
     return out
 
 

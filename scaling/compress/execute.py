@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from scaling import accounting
+from scaling.compress.eval_noise import eval_noise
 from scaling.compress.finetune import finetune, train_student
 from scaling.compress.jobs import CompressJob, student_model
 from scaling.compress.model_io import Loaded
@@ -29,11 +30,18 @@ from scaling.compress.storage import dense_bytes, sparse_bytes
 from scaling.train.metrics import MetricSink
 
 
-def base_loss(loaded: Loaded, eval_batches: int, cache: dict[tuple[str, int], float], key: str) -> float:
+def base_loss(loaded: Loaded, eval_batches: int, cache: dict[tuple[str, int], Any], key: str) -> float:
     """The uncompressed model's loss on the stage's evaluation batches (computed once per source)."""
     if (key, eval_batches) not in cache:
         cache[(key, eval_batches)] = loaded.evaluate(loaded.params, eval_batches)
     return cache[(key, eval_batches)]
+
+
+def base_batch_losses(loaded: Loaded, eval_batches: int, cache: dict[tuple[str, int], Any], key: str) -> np.ndarray:
+    """The uncompressed model's per-batch losses on the same batches (once per source): the deltas' pairing."""
+    if (f"{key}/batches", eval_batches) not in cache:
+        cache[(f"{key}/batches", eval_batches)] = loaded.batch_losses(loaded.params, eval_batches)
+    return cache[(f"{key}/batches", eval_batches)]
 
 
 def _prune(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[MetricSink],
@@ -67,6 +75,7 @@ def _prune(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[Metr
     )
     out.update(
         val_loss=loaded.evaluate(params, s["eval_batches"]), nonzero=counts, sparsity=counts["sparsity"],
+        batch_losses=loaded.batch_losses(params, s["eval_batches"]),
         nonzero_outside_mask=pruned_outside_mask,
         bytes=sparse_bytes(host, masks, row.index, nm.get("m")),
         params={"total": counts["nonzero"]},
@@ -98,6 +107,7 @@ def _quantize(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[M
         out["activation_bits"] = act_bits
     out.update(
         val_loss=loaded.evaluate(quantized, s["eval_batches"], activation_bits=act_bits),
+        batch_losses=loaded.batch_losses(quantized, s["eval_batches"], act_bits),
         bytes=packed_size_bytes(host, quant, logical_axes=axes),
     )
     return out
@@ -125,16 +135,17 @@ def _distill(loaded: Loaded, job: CompressJob, workdir: Path, sinks: Sequence[Me
 
 
 def run_job(loaded: Loaded, job: CompressJob, workdir: Path, *, sinks: Sequence[MetricSink] = (),
-            stop: threading.Event | None = None, base_cache: dict[tuple[str, int], float] | None = None,
+            stop: threading.Event | None = None, base_cache: dict[tuple[str, int], Any] | None = None,
             teacher_tokens: int | None = None) -> dict[str, Any]:
     """Compress, (fine-tune,) evaluate; the row `store.finish` records (status "done" unless interrupted)."""
     family = method(job.method).family  # ValueError naming the known methods for a name not in METHODS
     workdir = Path(workdir)
     cache = base_cache if base_cache is not None else {}
     base = base_loss(loaded, job.settings["eval_batches"], cache, job.source)
+    base_batches = base_batch_losses(loaded, job.settings["eval_batches"], cache, job.source)
     dense = dense_bytes(loaded.params)
     if family == "dense":
-        out: dict[str, Any] = {"val_loss": base, "bytes": dense, "tokens": 0}
+        out: dict[str, Any] = {"val_loss": base, "bytes": dense, "tokens": 0, "batch_losses": base_batches}
     elif family == "prune":
         out = _prune(loaded, job, workdir, sinks, stop)
     elif family == "quantize":
@@ -143,6 +154,9 @@ def run_job(loaded: Loaded, job: CompressJob, workdir: Path, *, sinks: Sequence[
         out = _distill(loaded, job, workdir, sinks, stop, teacher_tokens or loaded.cfg.total_tokens)
     if out.get("status") in ("interrupted", "failed"):
         return out
+    batches = out.pop("batch_losses", None)  # students are evaluated by their own loop: no per-batch losses
+    if batches is not None:  # the evaluation noise: per-batch SEM and, paired with the dense model, the delta's SE
+        out.update(eval_noise(batches, None if family == "dense" else base_batches))
     out.setdefault("params", {"total": accounting.param_counts(loaded.model_cfg).total})
     out.update(
         status="done", method=job.method, value=job.value, ratio=job.ratio, base_loss=base,

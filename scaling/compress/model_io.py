@@ -49,6 +49,22 @@ class Loaded:
     def evaluate(self, params: Any, n_batches: int, activation_bits: int | None = None) -> float:
         """Mean next-token cross-entropy of `params` on the first `n_batches` fixed validation batches; with
         `activation_bits`, every matmul reads its input fake-quantized per token to that many bits."""
+        steps, val_MxBxL1 = self._evaluator(n_batches, activation_bits)
+        params = jax.device_put(params, self.model.param_shardings)
+        return float(steps.eval_step(params, val_MxBxL1))
+
+    def batch_losses(self, params: Any, n_batches: int, activation_bits: int | None = None) -> np.ndarray:
+        """The loss of `params` on each validation micro-batch that `evaluate(params, n_batches, ...)` averages
+        (one extra compile for the single-micro-batch shape): their mean is that average, their spread the
+        evaluation's own noise."""
+        steps, val_MxBxL1 = self._evaluator(n_batches, activation_bits)
+        params = jax.device_put(params, self.model.param_shardings)
+        return np.array([float(steps.eval_step(params, jax.device_put(val_MxBxL1[i:i + 1], steps.val_sharding)))
+                         for i in range(val_MxBxL1.shape[0])])
+
+    def _evaluator(self, n_batches: int, activation_bits: int | None) -> tuple[Steps, jax.Array]:
+        """The jitted evaluator for `activation_bits` and the first `n_batches` validation batches as
+        micro-batches on the mesh, built once and cached."""
         if activation_bits not in self._steps:
             model = self.model if activation_bits is None else self.model.with_input_transform(
                 self.params, ActivationQuant(activation_bits))
@@ -60,8 +76,7 @@ class Loaded:
             val_NxBxL1 = self.dataset.val_batches(n_batches, self.cfg.batch_size, self.cfg.data.seq_len)
             self._val[n_batches] = jax.device_put(val_NxBxL1.reshape(-1, micro, val_NxBxL1.shape[-1]),
                                                   steps.val_sharding)
-        params = jax.device_put(params, self.model.param_shardings)
-        return float(steps.eval_step(params, self._val[n_batches]))
+        return steps, self._val[n_batches]
 
     def host_params(self) -> Any:
         """The parameters as numpy arrays (for host-side mask and packing work)."""

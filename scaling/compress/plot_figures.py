@@ -39,7 +39,7 @@ def loss_vs_sparsity(ctx: FigureContext) -> Figure:
     pruned = [r for r in rows if r["method"] in PRUNE_METHODS]
     if not pruned:
         raise SkipFigure("no pruning jobs in this compression stage")
-    dense = [{**r, "method": "prune", "sparsity": 0.0} for r in rows if r["method"] == "dense"]
+    dense = [{**r, "sparsity": 0.0} for r in rows if r["method"] == "dense"]
     return figures.loss_vs_sparsity(dense + pruned)
 
 
@@ -48,7 +48,7 @@ def loss_vs_bits(ctx: FigureContext) -> Figure:
     quantized = [r for r in rows if r["method"] in QUANTIZE_METHODS]
     if not quantized:
         raise SkipFigure("no quantization jobs in this compression stage")
-    dense = [{**r, "method": "quantize", "bits": 32} for r in rows if r["method"] == "dense"]
+    dense = [{**r, "bits": 32} for r in rows if r["method"] == "dense"]
     return figures.loss_vs_bits(dense + quantized)
 
 

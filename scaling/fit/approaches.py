@@ -19,7 +19,7 @@ import numpy as np
 from scaling.accounting import tokens_for_compute
 from scaling.errors import UserError
 from scaling.fit.inputs import _as_column
-from scaling.fit.result import _clean
+from scaling.fit.result import json_safe
 
 BUDGET_TOL_DEX = 0.05  # compute values within this many decades of each other form one budget
 DEFAULT_WINDOW = 5.0  # parabola through the points within this factor of the best observed size
@@ -42,7 +42,7 @@ class PowerLawFit:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data."""
-        return _clean(self.__dict__)
+        return json_safe(self.__dict__)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PowerLawFit:
@@ -118,7 +118,7 @@ class Parabola:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, including the minimiser in natural units."""
-        return _clean({**self.__dict__, "opt": self.opt, "ok": self.ok})
+        return json_safe({**self.__dict__, "opt": self.opt, "ok": self.ok})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Parabola:
@@ -213,7 +213,7 @@ class IsoflopResult:
             "loss_opt": None if self.loss_opt is None else self.loss_opt.to_dict(),
             "parabolas": [p.to_dict() for p in self.parabolas],
             "parabolas_d": [p.to_dict() for p in self.parabolas_d],
-            "procedure": _clean(self.procedure),
+            "procedure": json_safe(self.procedure),
             "conventions": dict(self.conventions),
         }
 
@@ -316,7 +316,7 @@ class EnvelopeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data: the envelope points and the power laws."""
-        return _clean({
+        return json_safe({
             "approach": "envelope",
             "a": self.a,
             "n_opt": self.n_opt.to_dict(),

@@ -12,7 +12,7 @@ from scaling.errors import UserError
 from scaling.fit.approaches import BUDGET_TOL_DEX, group_budgets
 from scaling.fit.inputs import Problem, build_problem
 from scaling.fit.registry import get_law
-from scaling.fit.result import FitResult, _clean
+from scaling.fit.result import FitResult, json_safe
 
 
 @dataclass
@@ -46,7 +46,7 @@ class BacktestResult:
                 "mean_abs_relative_error": float(np.mean(np.abs(self.relative_error[m]))),
                 "mean_relative_error": float(np.mean(self.relative_error[m])),
             }
-        return _clean({
+        return json_safe({
             "holdout_budgets": self.holdout_budgets,
             "n_train": self.fit.n_points,
             "n_holdout": int(self.observed.size),

@@ -44,23 +44,31 @@ class DesignCheck:
         return out + [f"warning: {w}" for w in self.warnings]
 
 
-def structural_warnings(n: np.ndarray, d: np.ndarray, budgets: list[float | None] | None = None) -> list[str]:
-    """Design flaws visible without fitting: points per parameter, collinear N and D, thin IsoFLOP budgets."""
+def structural_warnings(n: np.ndarray, d: np.ndarray, budgets: list[float | None] | None = None, *,
+                        n_params: int = CHINCHILLA_PARAMS, inputs: tuple[str, ...] = ("n", "d")) -> list[str]:
+    """Design flaws visible without fitting, for a law of `n_params` free parameters reading `inputs` (n, d and/or
+    c = 6ND): points per parameter, collinear N and D, thin IsoFLOP budgets."""
     out = []
-    distinct = len(set(zip(n.tolist(), d.tolist(), strict=True)))
-    if distinct < MIN_POINTS_PER_PARAM * CHINCHILLA_PARAMS:
-        out.append(f"{distinct} distinct (N, D) points for a {CHINCHILLA_PARAMS}-parameter law: fewer than "
+    uses_n, uses_d = "n" in inputs, "d" in inputs
+    if uses_n or uses_d:
+        keys = list(zip(n.tolist() if uses_n else [0] * len(n), d.tolist() if uses_d else [0] * len(d), strict=True))
+    else:
+        keys = (6.0 * n * d).tolist()
+    distinct = len(set(keys))
+    what = "/".join(k.upper() for k in inputs if k in ("n", "d", "c")) or "input"
+    if distinct < MIN_POINTS_PER_PARAM * n_params:
+        out.append(f"{distinct} distinct ({what}) points for a {n_params}-parameter law: fewer than "
                    f"{MIN_POINTS_PER_PARAM} per parameter (add sizes or budgets)")
-    if len(set(n.tolist())) < 3:
+    if uses_n and len(set(n.tolist())) < 3:
         out.append(f"{len(set(n.tolist()))} model size(s): alpha needs at least 3")
-    if len(set(d.tolist())) < 3:
+    if uses_d and len(set(d.tolist())) < 3:
         out.append(f"{len(set(d.tolist()))} token budget(s): beta needs at least 3")
-    if distinct >= 2 and np.ptp(np.log(n)) > 0 and np.ptp(np.log(d)) > 0:
+    if uses_n and uses_d and distinct >= 2 and np.ptp(np.log(n)) > 0 and np.ptp(np.log(d)) > 0:
         ratio = np.log(d) - np.log(n)
         if np.ptp(ratio) < 0.1:
             out.append("D/N is (nearly) the same at every point: N and D are collinear and the law cannot tell "
                        "alpha from beta (vary tokens per parameter)")
-    if budgets is not None:
+    if budgets is not None and uses_n:
         sizes: dict[float, set[float]] = {}
         for ni, b in zip(n.tolist(), budgets, strict=True):
             if b is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from scaling.fit.design import structural_warnings
+from scaling.fit.registry import get_law
 from scaling.fit.result import FitResult
 
 EXPONENTS = ("alpha", "beta")
@@ -20,7 +21,10 @@ MIN_E_FRACTION = 0.01  # E below 1% of the smallest observed loss has collapsed 
 
 def identification_warnings(result: FitResult, n: np.ndarray, d: np.ndarray, loss: np.ndarray) -> list[str]:
     """Every reason to distrust `result`, as sentences; an empty list when none is found."""
-    out = structural_warnings(np.asarray(n, float), np.asarray(d, float))
+    law = result.law_obj or get_law(result.law)
+    fixed = result.procedure.get("fixed") or {}
+    out = structural_warnings(np.asarray(n, float), np.asarray(d, float), n_params=law.n_params - len(fixed),
+                              inputs=law.inputs)
     if not result.converged:
         out.append(f"the optimizer did not converge ({result.message})")
     params = result.params

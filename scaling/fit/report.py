@@ -21,7 +21,7 @@ from scaling.fit.approaches import EnvelopeResult, IsoflopResult
 from scaling.fit.backtest import BacktestResult
 from scaling.fit.lr_law import LrLaw
 from scaling.fit.points import Conventions, PointsTable
-from scaling.fit.result import FitResult, _clean
+from scaling.fit.result import FitResult, json_safe
 
 FIT_REPORT_FILE = "fit.json"
 SCHEMA_VERSION = 3
@@ -66,7 +66,7 @@ class FitReport:
             "schema_version": SCHEMA_VERSION,
             "fit_version": self.version,
             "conventions": self.conventions.to_dict(),
-            "settings": _clean(self.settings),
+            "settings": json_safe(self.settings),
             "points": self.points.to_records(),
             "laws": {name: r.to_dict() for name, r in self.laws.items()},
             "bootstrap_samples": {name: r.samples_to_dict() for name, r in self.laws.items()
@@ -75,7 +75,7 @@ class FitReport:
             "isoflop": None if self.isoflop is None else self.isoflop.to_dict(),
             "envelope": None if self.envelope is None else self.envelope.to_dict(),
             "backtest": None if self.backtest is None else self.backtest.to_dict(),
-            "lr": None if self.lr is None else _clean(self.lr.to_dict()),
+            "lr": None if self.lr is None else json_safe(self.lr.to_dict()),
             "errors": dict(self.errors),
             "warnings": {k: list(v) for k, v in self.warnings.items()},
         }

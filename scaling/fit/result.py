@@ -69,25 +69,25 @@ class FitResult:
         out: dict[str, Any] = {
             "law": self.law,
             "method": self.method,
-            "params": _clean(self.params),
-            "intervals": _clean(self.intervals),
-            "standard_errors": _clean(self.standard_errors),
-            "objective": _clean(self.objective),
+            "params": json_safe(self.params),
+            "intervals": json_safe(self.intervals),
+            "standard_errors": json_safe(self.standard_errors),
+            "objective": json_safe(self.objective),
             "n_points": self.n_points,
             "converged": bool(self.converged),
             "message": self.message,
-            "grad_norm": _clean(self.grad_norm),
+            "grad_norm": json_safe(self.grad_norm),
             "n_starts": self.n_starts,
             "n_starts_at_best": self.n_at_best,
-            "derived": _clean(self.derived),
-            "target_flops": _clean(self.target_flops),
+            "derived": json_safe(self.derived),
+            "target_flops": json_safe(self.target_flops),
             "conventions": dict(self.conventions),
-            "procedure": _clean(self.procedure),
+            "procedure": json_safe(self.procedure),
         }
         if self.scale is not None:
-            out["scale"] = _clean(self.scale)
+            out["scale"] = json_safe(self.scale)
         if self.backtest is not None:
-            out["backtest"] = _clean(self.backtest)
+            out["backtest"] = json_safe(self.backtest)
         return out
 
     @classmethod
@@ -109,7 +109,7 @@ class FitResult:
 
     def samples_to_dict(self) -> dict[str, list[float | None]] | None:
         """The bootstrap replicates as JSON-ready lists (None for non-finite), or None without a bootstrap."""
-        return None if self.bootstrap_samples is None else _clean(self.bootstrap_samples)
+        return None if self.bootstrap_samples is None else json_safe(self.bootstrap_samples)
 
     def to_json(self, **kwargs: Any) -> str:
         """`to_dict()` as a JSON string (kwargs go to json.dumps)."""
@@ -158,14 +158,15 @@ def _interval_text(iv: Any) -> str:
     return "" if not iv else f"   [{_fmt(iv[0])}, {_fmt(iv[1])}]"
 
 
-def _clean(v: Any) -> Any:
-    """numpy scalars/arrays to plain Python; NaN and infinities to None (JSON has neither)."""
+def json_safe(v: Any) -> Any:
+    """numpy scalars/arrays to plain Python; NaN and infinities to None (JSON has neither): what every JSON
+    writer of fit results (and the compression stage) passes its data through."""
     if isinstance(v, Mapping):
-        return {str(k): _clean(x) for k, x in v.items()}
+        return {str(k): json_safe(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
+        return [json_safe(x) for x in v]
     if isinstance(v, np.ndarray):
-        return [_clean(x) for x in v.tolist()]
+        return [json_safe(x) for x in v.tolist()]
     if isinstance(v, (np.integer,)):
         return int(v)
     if isinstance(v, (bool, np.bool_)):

@@ -32,7 +32,7 @@ from scaling.fit.inputs import Problem, build_problem
 from scaling.fit.lbfgs import minimize_batch
 from scaling.fit.objective import Objective
 from scaling.fit.registry import get_law
-from scaling.fit.result import _clean
+from scaling.fit.result import json_safe
 
 SCORED = ("loss_at_target", "N_opt")
 
@@ -50,7 +50,7 @@ class Suggestion:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
-        return _clean(self.__dict__)
+        return json_safe(self.__dict__)
 
 
 def _interval_widths(params: dict[str, np.ndarray], law: Any, target: float) -> dict[str, float]:

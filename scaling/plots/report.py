@@ -28,7 +28,8 @@ class Block:
     figure: Rendered | None = None
 
 
-def _num(x: Any, digits: int = 4) -> str:
+def num(x: Any, digits: int = 4) -> str:
+    """A report number: '-' when missing, SI suffixes from 1e4 on, else `digits` significant figures."""
     if x is None:
         return "-"
     try:
@@ -38,10 +39,10 @@ def _num(x: Any, digits: int = 4) -> str:
     return si(x) if abs(x) >= 1e4 else f"{x:.{digits}g}"
 
 
-def _interval(iv: Any) -> str:
+def interval_text(iv: Any) -> str:
     """'[lo, hi]' from a (lo, hi) pair; '-' when absent."""
     if isinstance(iv, list | tuple) and len(iv) == 2 and None not in iv:
-        return f"[{_num(iv[0])}, {_num(iv[1])}]"
+        return f"[{num(iv[0])}, {num(iv[1])}]"
     return "-"
 
 
@@ -53,16 +54,17 @@ def law_blocks(ctx: FigureContext) -> list[Block]:
     out = [Block("p", f"Conventions: {report.conventions.describe()}; {len(report.points)} points "
                       f"(the best setting per size and budget, seeds averaged).")]
     for name, result in report.laws.items():
-        rows = tuple((p, _num(v), _interval(result.intervals.get(p))) for p, v in result.params.items())
-        facts = [f"method {result.method}", f"objective {_num(result.objective, 6)}", f"{result.n_points} points",
+        rows = tuple((p, num(v), interval_text(result.intervals.get(p))) for p, v in result.params.items())
+        facts = [f"method {result.method}", f"objective {num(result.objective, 6)}", f"{result.n_points} points",
                  "converged" if result.converged else "NOT converged"]
         boot = result.procedure.get("bootstrap")
         if boot:
             facts.append(f"{boot['n']} bootstrap refits (resampling {boot['resampling']})")
         out.append(Block("p", f"**{name}**: " + ", ".join(facts)))
         out.append(Block("table", headers=("parameter", "estimate", "95% interval"), rows=rows))
-        for warning in report.warnings.get(name, []):
-            out.append(Block("p", f"**Warning: {name} is not identified by these points.** {warning}"))
+        if warnings := report.warnings.get(name, []):
+            out.append(Block("p", f"**Warning: {name} is not identified by these points**: "
+                                  + "; ".join(warnings) + "."))
     if report.backtest is not None:
         bt = report.backtest
         out.append(Block("p", f"Backtest: {bt.fit.law} fitted without the largest budget predicts its "
@@ -79,13 +81,13 @@ def optimal_block(ctx: FigureContext) -> list[Block]:
     if not rows:
         return [Block("p", "No compute-optimal configurations yet.")]
     table = tuple(
-        (_num(r.C) + (" (extrapolated)" if r.extrapolated else ""), _num(r.N_opt), _interval(r.N_opt_interval),
-         _num(r.D_opt), _interval(r.D_opt_interval), _num(r.D_opt / r.N_opt), _num(r.loss))
+        (num(r.C) + (" (extrapolated)" if r.extrapolated else ""), num(r.N_opt), interval_text(r.N_opt_interval),
+         num(r.D_opt), interval_text(r.D_opt_interval), num(r.D_opt / r.N_opt), num(r.loss))
         for r in rows
     )
     c_max = ctx.report.c_max()
     note = (f"C under the fit's conventions ({ctx.conventions.c_label()}); the largest trained compute is "
-            f"{_num(c_max)}: rows past it are extrapolations of the fitted law, not measurements.")
+            f"{num(c_max)}: rows past it are extrapolations of the fitted law, not measurements.")
     return [Block("p", note),
             Block("table", headers=("C (FLOPs)", "N_opt", "N interval", "D_opt", "D interval", "D/N", "loss"),
                   rows=table)]
@@ -100,8 +102,8 @@ def trial_block(ctx: FigureContext) -> list[Block]:
     for t in trials:
         counts[t.status] = counts.get(t.status, 0) + 1
     rows = tuple(
-        (t.id[:10], t.label, size_of(t), t.status, _num(t.params_non_embedding), _num(t.tokens), _num(t.flops_6n),
-         _num(t.val_loss), _num(t.train_loss), ((t.error or "").strip().splitlines() or [""])[-1][:80])
+        (t.id[:10], t.label, size_of(t), t.status, num(t.params_non_embedding), num(t.tokens), num(t.flops_6n),
+         num(t.val_loss), num(t.train_loss), ((t.error or "").strip().splitlines() or [""])[-1][:80])
         for t in trials
     )
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no trials"
@@ -111,9 +113,13 @@ def trial_block(ctx: FigureContext) -> list[Block]:
 
 
 def report_blocks(ctx: FigureContext, rendered: Iterable[Rendered]) -> list[Block]:
-    """The whole report: fitted laws, compute-optimal choices, figures by section, the trial table."""
-    blocks = [Block("h2", "Fitted laws"), *law_blocks(ctx), Block("h2", "Compute-optimal configurations"),
-              *optimal_block(ctx)]
+    """The whole report: the answer first, then the fitted laws, compute-optimal choices and compression results
+    in detail, the figures by section, and the trial table."""
+    from scaling.plots.answer_blocks import answer_blocks  # these import Block from here, so not at the top
+    from scaling.plots.compression_blocks import compression_blocks
+
+    blocks = [*answer_blocks(ctx), Block("h2", "Fitted laws"), *law_blocks(ctx),
+              Block("h2", "Compute-optimal configurations"), *optimal_block(ctx), *compression_blocks(ctx)]
     rendered = list(rendered)
     sections = sorted({r.section for r in rendered}, key=lambda s: SECTIONS.index(s) if s in SECTIONS else 99)
     for section in sections:

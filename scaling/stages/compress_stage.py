@@ -70,7 +70,7 @@ def _run_jobs(store: Store, run_dir: Path, stop: threading.Event | None, max_att
 
 def run(run_dir: Path, sweep: SweepConfig, *, stop: threading.Event | None = None) -> dict[str, Any]:
     """Run the compression stage `sweep.stages.compress` on the trained sweep in `run_dir`."""
-    from scaling.compress import analysis
+    from scaling.compress import analysis, noise
     from scaling.compress.effective import fit_from_table, from_report
     from scaling.compress.jobs import ORD_BASE, plan_jobs
     from scaling.compress.select import select
@@ -105,7 +105,8 @@ def run(run_dir: Path, sweep: SweepConfig, *, stop: threading.Event | None = Non
         done = [r for r in finished if r.id in wanted]
         rows = [{**_row_dict(r, all_sources, conventions.params), "in_selection": r.id in wanted} for r in finished]
         analysis.add_effective(rows, law)
-        laws = analysis.fit_laws(rows)
+        noise.label_deltas(rows, noise.seed_noise(table))  # each delta against eval and seed noise
+        laws = analysis.fit_laws(rows, law)
         pairs = analysis.distill_pairs(rows)
         out_dir = run_dir / COMPRESS_DIR
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,6 +121,7 @@ def run(run_dir: Path, sweep: SweepConfig, *, stop: threading.Event | None = Non
                                                        "param_count": law.param_count,
                                                        "replicates": len(law.samples)},
             "laws": laws, "distillation": pairs, "rows": rows, "wall_s": time.perf_counter() - started,
+            "noise": {"sigmas": noise.SIGMAS, "rule": f"|delta| <= {noise.SIGMAS:g} sigma: {noise.NO_CHANGE!r}"},
         }
         (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=_json_default))
         figure_paths = analysis.write_figures(run_dir, out_dir / "figures", formats)

@@ -139,9 +139,10 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
     primary = next((report.laws[name] for name in ND_LAWS if name in report.laws), None)
     if primary is not None:
         report.compute_optimal = compute_optimal_table(primary, points)
-    if cfg.holdout:
+    if cfg.holdout and cfg.laws:
+        backtest_law = primary.law if primary is not None else cfg.laws[0]  # the law the report leads with
         try:
-            report.backtest = fitlib.backtest(n=n, d=d, loss=loss, flops=c, law="chinchilla", holdout=cfg.holdout,
+            report.backtest = fitlib.backtest(n=n, d=d, loss=loss, flops=c, law=backtest_law, holdout=cfg.holdout,
                                               method=cfg.method, delta=cfg.delta)
         except (UserError, ValueError) as exc:
             report.errors["backtest"] = str(exc)

@@ -359,9 +359,10 @@ def plan_warnings(plan: SweepPlan) -> list[str]:
     return out
 
 
-def design_check(plan: SweepPlan, *, noise: float | None = None, simulations: int = 30) -> Any:
+def design_check(plan: SweepPlan, *, noise: float | None = None, simulations: int = 30,
+                 prior: dict[str, float] | None = None) -> Any:
     """The fit library's design check on the planned (N, D) points (seed replicates averaged, IsoFLOP budgets
-    grouped), with the fit stage's N convention; see scaling/fit/design.py."""
+    grouped), with the fit stage's N convention, from `prior` (default: scaling/fit/design.py's)."""
     from scaling.fit.design import DEFAULT_NOISE, check_design
 
     fit = plan.sweep.stages.fit
@@ -375,7 +376,7 @@ def design_check(plan: SweepPlan, *, noise: float | None = None, simulations: in
     keys = sorted(points)
     return check_design(
         np.array([k[0] for k in keys]), np.array([k[1] for k in keys]),
-        noise=DEFAULT_NOISE if noise is None else noise, simulations=simulations,
+        noise=DEFAULT_NOISE if noise is None else noise, simulations=simulations, prior=prior,
         replicates=np.array([len(points[k]["replicates"]) for k in keys], float),
         budgets=[points[k]["budget"] for k in keys] if plan.sweep.budget.kind == "isoflop" else None)
 

@@ -84,6 +84,7 @@ def test_run_job_dispatches_each_method_to_its_family_op(monkeypatch, tmp_path):
     monkeypatch.setattr(execute, "_distill", lambda _l, job, *_a: ran.append(("distill", job.method))
                         or {"val_loss": 1.0, "bytes": 8})
     loaded = SimpleNamespace(params={"w": np.ones((4, 4), np.float32)}, evaluate=lambda _p, _n: 1.0,
+                             batch_losses=lambda _p, n, *_a: np.ones(n),
                              model_cfg=None, cfg=SimpleNamespace(total_tokens=1))
     monkeypatch.setattr(execute.accounting, "param_counts", lambda _cfg: SimpleNamespace(total=16))
     for m in METHODS:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from law_checks import assert_vjp_matches_fd
 
 from scaling.compress.effective import effective, fit_from_table, from_report, n_effective
 from scaling.compress.ratio_laws import (
     DISTILL_TEACHER_FLOOR,
     FRANTAR_SPARSITY,
+    FRANTAR_SPARSITY_DELTA,
     FRANTAR_SPARSITY_FIXED_D,
     KUMAR_PTQ,
+    KUMAR_PTQ_TIED,
     PTQ_BITS,
     fit_least_squares,
 )
@@ -34,6 +37,10 @@ CASES = [
      dict(zip(("s", "n", "d"), _mesh([0.0, 0.5, 0.75, 0.9], [1e5, 1e6, 1e7], [1e7, 1e8, 1e9]), strict=True))),
     (KUMAR_PTQ, {"C_T": 2.0, "gamma": 1.1, "gamma_D": 0.3, "gamma_N": 0.4},
      dict(zip(("p", "n", "d"), _mesh([2, 3, 4, 8], [1e5, 1e6], [1e6, 1e7]), strict=True))),
+    (FRANTAR_SPARSITY_DELTA, {"a": 5.0, "b": 1.0, "d": 0.2},
+     dict(zip(("s", "n", "l0"), _mesh([0.25, 0.5, 0.75, 0.9], [3e4, 1e5, 3e5], [2.5]), strict=True))),
+    (KUMAR_PTQ_TIED, {"C_T": 0.01, "gamma": 1.0, "gamma_DN": 1.5},
+     dict(zip(("p", "n", "d"), _mesh([2, 3, 4, 8], [1e5, 1e6], [2e6, 5e7]), strict=True))),
     (PTQ_BITS, {"C": 5.0, "gamma": 1.2}, {"p": np.array([2.0, 3.0, 4.0, 6.0, 8.0])}),
     (DISTILL_TEACHER_FLOOR, {"A": 50.0, "alpha": 0.4},
      {"t": np.array([3.0, 3.0, 3.0, 2.5, 2.5, 2.5]), "n": np.array([1e4, 1e5, 1e6] * 2)}),
@@ -56,14 +63,7 @@ def test_law_gradients_match_finite_differences():
     for law, true, cols in CASES:
         data = law.prepare(cols)
         theta = law.from_params(true)[None, :] + rng.normal(0, 0.05, size=(1, law.n_params))
-        f, ctx = law.log_predict(theta, data)
-        v = rng.normal(size=f.shape)
-        g = law.log_vjp(ctx, v)[0]
-        for j in range(law.n_params):
-            step = np.zeros_like(theta)
-            step[0, j] = 1e-6
-            fd = ((law.log_predict(theta + step, data)[0] - law.log_predict(theta - step, data)[0]) * v).sum() / 2e-6
-            assert g[j] == pytest.approx(fd, rel=1e-4, abs=1e-6), (law.name, j)
+        assert_vjp_matches_fd(law, theta, data, rng)
 
 
 def test_too_few_points_is_refused():

@@ -74,6 +74,18 @@ def test_stage_stops_resumes_and_records_each_job_once(run_copy, monkeypatch):
     assert abs(by[("quantize", "8")]["delta_loss"]) < 0.005
     assert {r["method"] for r in summary["rows"]} >= {"distill", "distill_baseline", "prune_nm"}
     assert summary["distillation"] and summary["distillation"][0]["tokens"] == 2048
+    # every evaluated model records its evaluation noise; each delta is read against it
+    assert dense["eval_sem"] > 0 and dense["eval_units"] == 4 and "delta_significant" not in dense
+    q8, q4 = by[("quantize", "8")], by[("quantize", "4")]
+    assert 0 < q8["delta_sem"] < q8["eval_sem"]  # paired on the same batches: far below either model's SEM
+    assert q8["noise"] == pytest.approx(q8["delta_sem"]) and q8["noise_parts"]["seed"] is None  # one seed only
+    assert q4["change"] in ("worse", "better", "no measurable change")
+    assert q4["delta_significant"] == (abs(q4["delta_loss"]) > 2 * q4["noise"])
+    student = next(r for r in summary["rows"] if r["method"] == "distill")
+    assert student["noise_parts"]["eval_kind"].startswith("unpaired") and student["noise"] > 0
+    # one source with two sparsities and two bit widths: too few points for any law, and each says why
+    assert summary["laws"] and all("skipped" in law for law in summary["laws"].values())
+    assert "Chinchilla" in summary["laws"]["ptq_effective"]["skipped"]
     figures = {p.rsplit("/", 1)[-1] for p in summary.get("figures", [])} or {
         p.name for p in (run_copy / "compress" / "figures").iterdir()}
     assert {"compress_loss_vs_bytes.png", "compress_loss_vs_sparsity.png", "compress_loss_vs_bits.png",

@@ -60,3 +60,16 @@ def test_predicted_widths_match_the_bootstrap_of_one_simulated_sweep():
     for name in ("alpha", "beta"):
         lo, hi = fit.intervals[name]
         assert 0.5 < (hi - lo) / predicted[name] < 2.0, (name, hi - lo, predicted[name])
+
+
+def test_structural_warnings_count_the_inputs_and_parameters_of_the_law_fitted():
+    n = np.array([1e5, 3e5, 1e5, 3e5])
+    d = np.array([1e6, 1e6, 4e6, 4e6])
+    chinchilla = structural_warnings(n, d)
+    assert any("5-parameter" in w for w in chinchilla) and any("model size" in w for w in chinchilla)
+    compute_only = structural_warnings(n, d, n_params=2, inputs=("c",))
+    # 4 distinct C values for 2 parameters; sizes and budgets are not this law's inputs
+    assert any("4 distinct (C) points for a 2-parameter law" in w for w in compute_only)
+    assert not any("model size" in w or "token budget" in w for w in compute_only)
+    many = np.geomspace(1e5, 1e6, 8)
+    assert structural_warnings(many, 20 * many * np.linspace(1, 3, 8), n_params=2, inputs=("c",)) == []

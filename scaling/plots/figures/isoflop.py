@@ -14,6 +14,8 @@ from scaling.plots.figures.common import readable_log_x, readable_log_y
 from scaling.plots.render import SkipFigure
 from scaling.plots.style import LABELS, colors_for, legend, log_axes, new_figure, styled
 
+MIN_SIZES = 3  # a budget with fewer sizes shows no profile
+
 
 def budget_points(ctx: FigureContext) -> dict[float, list[int]]:
     """Row indices of the report's points per IsoFLOP group compute (the values the parabolas carry)."""
@@ -28,7 +30,10 @@ def isoflop(ctx: FigureContext):
     if iso is None:
         why = (ctx.report.errors.get("isoflop") if ctx.report is not None else None) or \
             "no IsoFLOP budget with 3+ model sizes in the fit report (a tokens ladder has none)"
-        raise SkipFigure(why)
+        profiles = {c: idx for c, idx in budget_points(ctx).items() if len(idx) >= MIN_SIZES} if ctx.report else {}
+        if not profiles:
+            raise SkipFigure(why)
+        return _unfitted_profiles(ctx, profiles)
     points = ctx.points()
     n_all, loss_all = points.n, points.loss
     members = budget_points(ctx)
@@ -55,6 +60,37 @@ def isoflop(ctx: FigureContext):
         Line2D([], [], color="0.3", lw=1.1, label="parabola in ln N (fit report)"),
         Line2D([], [], color="0.3", lw=1.1, ls=":", label="flagged budget (left out of the power law)"),
         Line2D([], [], ls="", marker="*", color="0.3", mec="black", ms=10, label="minimum N_opt"),
+    ]
+    legend(ax, handles=handles, title="budget (FLOPs)", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def _unfitted_profiles(ctx: FigureContext, profiles: dict[float, list[int]]):
+    """The measured IsoFLOP profiles when approach 2 could not fit (e.g. every minimum at a sampled edge): each
+    budget's losses against N and its best observed size, so the reader sees where the optimum lies."""
+    points = ctx.points()
+    n_all, loss_all = points.n, points.loss
+    colors = colors_for(profiles)
+    fig, ax = new_figure()
+    for c, idx in sorted(profiles.items()):
+        order = np.asarray(idx)[np.argsort(n_all[idx])]
+        col = colors[c]
+        ax.plot(n_all[order], loss_all[order], "o-", color=col, ms=4, lw=0.9,
+                label=f"C = {c:.2g}".replace("e+", "e"))
+        best = order[np.argmin(loss_all[order])]
+        edge = best in (order[0], order[-1])
+        ax.plot([n_all[best]], [loss_all[best]], "*", color=col, ms=11, mec="black", mew=0.6,
+                alpha=0.4 if edge else 1.0)
+    log_axes(ax)
+    readable_log_y(ax)
+    readable_log_x(ax, n_all)
+    ax.set_xlabel(ctx.conventions.n_label())
+    ax.set_ylabel(LABELS["loss"])
+    ax.set_title("IsoFLOP profiles as measured\n(approach 2 not fitted: see the report)", fontsize=10)
+    handles = ax.get_legend_handles_labels()[0] + [
+        Line2D([], [], ls="", marker="*", color="0.3", mec="black", ms=10, label="best observed size"),
+        Line2D([], [], ls="", marker="*", color="0.3", mec="black", ms=10, alpha=0.4,
+               label="best at a sampled edge: the optimum lies outside"),
     ]
     legend(ax, handles=handles, title="budget (FLOPs)", loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
