@@ -16,7 +16,7 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m ruff check scaling tests benchmarks analysis notebooks
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 quickstart: $(STAMP)
 	$(VENV)/bin/scaling run sweeps/quickstart.yaml
