@@ -57,12 +57,11 @@ def register(app: typer.Typer) -> None:
         known = prior_from_fit(prior) if prior is not None else None  # a bad --prior fails before planning
         plan, directory = pipeline.prepare(sweep_file, set_, n_devices=devices)
         print_plan(plan, directory)
+        if known is not None:
+            print(f"prior: {known.source}; residual RMS {known.noise:.4f} nats")
+            noise = known.noise if noise is None else noise  # a given --noise wins over the measured residual
         if design or known is not None:
-            if known is not None:
-                print(f"prior: {known.source}; residual RMS {known.noise:.4f} nats")
-            check = design_check(plan, noise=noise if noise is not None or known is None else known.noise,
-                                 prior=known.params if known is not None else None)
-            for line in check.lines():
+            for line in design_check(plan, noise=noise, prior=known.params if known else None).lines():
                 print(line)
 
     @app.command()

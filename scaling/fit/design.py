@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scaling.accounting import compute
 from scaling.fit.api import fit_law
 from scaling.fit.laws import chinchilla_compute_optimal
 
@@ -50,11 +51,8 @@ def structural_warnings(n: np.ndarray, d: np.ndarray, budgets: list[float | None
     c = 6ND): points per parameter, collinear N and D, thin IsoFLOP budgets."""
     out = []
     uses_n, uses_d = "n" in inputs, "d" in inputs
-    if uses_n or uses_d:
-        keys = list(zip(n.tolist() if uses_n else [0] * len(n), d.tolist() if uses_d else [0] * len(d), strict=True))
-    else:
-        keys = (6.0 * n * d).tolist()
-    distinct = len(set(keys))
+    columns = [x.tolist() for name, x in (("n", n), ("d", d)) if name in inputs]
+    distinct = len(set(zip(*columns, strict=True)) if columns else set(compute(n, d).tolist()))
     what = "/".join(k.upper() for k in inputs if k in ("n", "d", "c")) or "input"
     if distinct < MIN_POINTS_PER_PARAM * n_params:
         out.append(f"{distinct} distinct ({what}) points for a {n_params}-parameter law: fewer than "
@@ -90,7 +88,7 @@ def check_design(n: np.ndarray, d: np.ndarray, *, prior: dict[str, float] | None
     check = DesignCheck(n_points=len(n), simulations=simulations, noise=noise, prior=prior,
                         warnings=structural_warnings(n, d, budgets))
     mean = prior["E"] + prior["A"] / n ** prior["alpha"] + prior["B"] / d ** prior["beta"]
-    c_max = float(np.max(6.0 * n * d))
+    c_max = float(np.max(compute(n, d)))
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {k: [] for k in (*prior, "a", "tokens_per_param")}
     for _ in range(simulations):

@@ -50,19 +50,24 @@ def isoflop(ctx: FigureContext):
         if par.opt is not None:
             ax.plot([par.opt], [par.loss_opt], "*", color=col, ms=11, mec="black", mew=0.6,
                     alpha=1.0 if par.ok else 0.4)
+    ax.set_title(f"IsoFLOP profiles: N_opt ∝ C^{iso.a:.3f} ({iso.procedure['n_budgets_used']} budgets)")
+    _finish(ctx, ax, n_all, [
+        Line2D([], [], color="0.3", lw=1.1, label="parabola in ln N (fit report)"),
+        Line2D([], [], color="0.3", lw=1.1, ls=":", label="flagged budget (left out of the power law)"),
+        Line2D([], [], ls="", marker="*", color="0.3", mec="black", ms=10, label="minimum N_opt"),
+    ])
+    return fig
+
+
+def _finish(ctx: FigureContext, ax, n_all: np.ndarray, keys: list[Line2D]) -> None:
+    """Log axes with readable ticks, the fit's N label, and the budgets' legend followed by `keys`."""
     log_axes(ax)
     readable_log_y(ax)
     readable_log_x(ax, n_all)
     ax.set_xlabel(ctx.conventions.n_label())
     ax.set_ylabel(LABELS["loss"])
-    ax.set_title(f"IsoFLOP profiles: N_opt ∝ C^{iso.a:.3f} ({iso.procedure['n_budgets_used']} budgets)")
-    handles = ax.get_legend_handles_labels()[0] + [
-        Line2D([], [], color="0.3", lw=1.1, label="parabola in ln N (fit report)"),
-        Line2D([], [], color="0.3", lw=1.1, ls=":", label="flagged budget (left out of the power law)"),
-        Line2D([], [], ls="", marker="*", color="0.3", mec="black", ms=10, label="minimum N_opt"),
-    ]
+    handles = ax.get_legend_handles_labels()[0] + keys
     legend(ax, handles=handles, title="budget (FLOPs)", loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return fig
 
 
 def _unfitted_profiles(ctx: FigureContext, profiles: dict[float, list[int]]):
@@ -81,16 +86,10 @@ def _unfitted_profiles(ctx: FigureContext, profiles: dict[float, list[int]]):
         edge = best in (order[0], order[-1])
         ax.plot([n_all[best]], [loss_all[best]], "*", color=col, ms=11, mec="black", mew=0.6,
                 alpha=0.4 if edge else 1.0)
-    log_axes(ax)
-    readable_log_y(ax)
-    readable_log_x(ax, n_all)
-    ax.set_xlabel(ctx.conventions.n_label())
-    ax.set_ylabel(LABELS["loss"])
     ax.set_title("IsoFLOP profiles as measured\n(approach 2 not fitted: see the report)", fontsize=10)
-    handles = ax.get_legend_handles_labels()[0] + [
+    _finish(ctx, ax, n_all, [
         Line2D([], [], ls="", marker="*", color="0.3", mec="black", ms=10, label="best observed size"),
         Line2D([], [], ls="", marker="*", color="0.3", mec="black", ms=10, alpha=0.4,
                label="best at a sampled edge: the optimum lies outside"),
-    ]
-    legend(ax, handles=handles, title="budget (FLOPs)", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ])
     return fig
