@@ -8,10 +8,9 @@ side; the backtest; and one line per compression law. Every number carries its 9
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from scaling.plots.compression_blocks import interval_cell
+from scaling.plots.compression_blocks import compress_summary, interval_cell
 from scaling.plots.context import FigureContext
 from scaling.plots.report import Block, interval_text, num
 
@@ -96,10 +95,10 @@ def _approaches(report: Any, law: Any) -> list[Block]:
 
 def _compression_lines(ctx: FigureContext) -> list[Block]:
     """One row per compression law in compress.json: identified or not, its free constants, its backtest."""
-    path = ctx.run_dir / "compress" / "compress.json" if ctx.run_dir is not None else None
-    if path is None or not path.is_file():
+    summary = compress_summary(ctx)
+    if summary is None:
         return []
-    laws = json.loads(path.read_text()).get("laws") or {}
+    laws = summary.get("laws") or {}
     rows = []
     for key, fit in laws.items():
         if "skipped" in fit:

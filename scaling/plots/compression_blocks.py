@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from scaling.compress.plot_figures import SUMMARY
 from scaling.plots.context import FigureContext
 from scaling.plots.report import Block, interval_text, num
 
-SUMMARY = ("compress", "compress.json")
 TITLES = {
     "sparsity": "Sparsity (Frantar et al. 2023)",  # full, fixed-D or delta form: the entry's `law` says which
     "ptq": "Post-training quantization (Kumar et al. 2024)",
@@ -24,14 +24,15 @@ TITLES = {
 }
 
 
-def _summary(ctx: FigureContext) -> dict[str, Any] | None:
+def compress_summary(ctx: FigureContext) -> dict[str, Any] | None:
+    """RUN_DIR/compress/compress.json as written by the compression stage, or None before it ran."""
     path = ctx.run_dir.joinpath(*SUMMARY) if ctx.run_dir is not None else None
     return json.loads(path.read_text()) if path is not None and path.is_file() else None
 
 
 def compression_blocks(ctx: FigureContext) -> list[Block]:
     """The Compression section's blocks; none when the run has no compression results."""
-    summary = _summary(ctx)
+    summary = compress_summary(ctx)
     if summary is None:
         return []
     laws = summary.get("laws") or {}
