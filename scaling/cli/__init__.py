@@ -27,7 +27,8 @@ app = typer.Typer(
 PATH_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST})
 
 # One module per command group, each with `register(app)`; add a name here to add commands.
-COMMAND_MODULES = ("commands_train", "commands_sweep", "commands_plot", "commands_compress", "commands_fit")
+COMMAND_MODULES = ("commands_train", "commands_sweep", "commands_plot", "commands_compress", "commands_fit",
+                   "commands_hyper")
 
 
 def _register_commands() -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from scaling.cli.predict_option import PREDICT_HELP
+
 METHOD_HELP = ("huber-grid (summed Huber, multi-start L-BFGS over Hoffmann's grid), varpro, or ml "
                "[table: huber-grid; run dir: its stages.fit.method]")
 RUN_DIR_HELP = "[table: {csv}; run dir: its stages.fit.{key}]"
@@ -19,6 +21,7 @@ RUN_DIR_HELP = "[table: {csv}; run dir: its stages.fit.{key}]"
 def _fit_table(source: Path, o: dict[str, Any], opts: Any) -> None:
     """Fit one law to a CSV/Parquet table (or a directory's results.csv) and print it; writes nothing."""
     from scaling.cli.fit_table import columns, print_fit
+    from scaling.cli.predict_option import predictions, print_predictions
     from scaling.fit.api import fit_problem
     from scaling.fit.backtest import backtest_problem
     from scaling.fit.inputs import build_problem
@@ -38,16 +41,19 @@ def _fit_table(source: Path, o: dict[str, Any], opts: Any) -> None:
     problem = build_problem(
         law_obj, loss=cols["loss"], n=cols.get("n"), d=cols.get("d"), c=cols.get("c"), u=cols.get("u"),
         x=cols.get("x"), groups=groups, delta=o["delta"], names=picked["names"], columns=picked["columns"],
+        objective=o["objective"],
     )
     result = fit_problem(problem, method=o["method"], bootstrap=o["bootstrap"], seed=o["seed"],
                          target_flops=opts.target_flops)
     if o["holdout"]:
         bt = backtest_problem(problem, holdout=o["holdout"], method=o["method"], target_flops=opts.target_flops)
         result.backtest = bt.to_dict()
+    rows = predictions(result, o["predict"])
     if o["json"]:
-        print(json.dumps(result.to_dict()))
+        print(json.dumps({**result.to_dict(), **({"predictions": rows} if rows else {})}))
     else:
         print_fit(result)
+        print_predictions(result.law, rows)
 
 
 def _suggest_inputs(source: Path, law: str, cols: dict[str, str | None], loss: str | None, overrides: list[str]
@@ -70,10 +76,14 @@ def _suggest_inputs(source: Path, law: str, cols: dict[str, str | None], loss: s
         cfg = fit_run_dir.sweep_fit_config(source, overrides)
         if loss is not None:
             cfg = cfg.model_copy(update={"loss": loss})
-        points = results.from_run_dir(source, conventions_of(cfg)).best_per_point()
+        from scaling.fit.hyper_laws import fit_hyper_laws
+
+        table = results.from_run_dir(source, conventions_of(cfg))
+        points = table.best_per_point()
         if not len(points):
             raise UserError(f"{source}: no finished train trials with a finite {cfg.loss} yet; nothing to suggest from")
-        return {"n": points.n, "d": points.d, "c": None, "loss": points.loss}
+        return {"n": points.n, "d": points.d, "c": None, "loss": points.loss,
+                "hyper": fit_hyper_laws(table.per_setting(), bootstrap=0)}
     if overrides:
         raise UserError("--set applies to a sweep's run directory (with store.sqlite), not to a table file")
     from scaling.cli.fit_table import columns
@@ -106,8 +116,14 @@ def register(app: typer.Typer) -> None:
                                     + RUN_DIR_HELP.format(csv="0", key="holdout")),
         target_flops: float = typer.Option(None, "--target-flops", help="compute for derived quantities "
                                            "(default: the largest in the data)"),
-        delta: float = typer.Option(None, "--delta", help="Huber delta on log residuals "
+        delta: float = typer.Option(None, "--delta", help="Huber delta on the residuals "
                                     + RUN_DIR_HELP.format(csv="1e-3", key="delta")),
+        objective: str = typer.Option(None, "--objective", help="huber-log, huber-raw, squares-log or squares-raw "
+                                      "(least squares on raw loss is what scipy curve_fit minimises) "
+                                      + RUN_DIR_HELP.format(csv="huber-log", key="objective")),
+        resample: str = typer.Option(None, "--resample", help="run dir: bootstrap whole model sizes or rows "
+                                     "[its stages.fit.resample, default sizes]"),
+        predict: list[str] = typer.Option([], "--predict", help=PREDICT_HELP),
         tied: bool = typer.Option(False, "--tied", help="one exponent for N and D (chinchilla, muennighoff)"),
         set_: list[str] = typer.Option([], "--set", help="run dir: override its sweep.yaml, e.g. "
                                        "stages.fit.params=total"),
@@ -118,11 +134,13 @@ def register(app: typer.Typer) -> None:
         """Fit a scaling law to a results table, or re-fit a sweep's run directory as a new fit version."""
         from scaling.cli import fit_run_dir
         from scaling.cli.fit_options import FitOptions, csv_options
+        from scaling.cli.predict_option import parse_points
         from scaling.errors import UserError
         from scaling.sweep.store import STORE_NAME
 
+        points = parse_points(predict)
         opts = FitOptions(laws=law, method=method, bootstrap=bootstrap, seed=seed, loss=loss, holdout=holdout,
-                          target_flops=target_flops, delta=delta, tied=tied,
+                          target_flops=target_flops, delta=delta, objective=objective, resample=resample, tied=tied,
                           columns={"--n": n, "--d": d, "--c": c, "--u": u, "--x": x, "--col": col, "--group": group})
         if fit_run_dir.is_run_dir(source):
             if list_versions or version is not None:
@@ -133,15 +151,16 @@ def register(app: typer.Typer) -> None:
                 else:
                     fit_run_dir.show_version(source, version, as_json)
                 return
-            code = fit_run_dir.fit(source, opts, set_, as_json)
+            code = fit_run_dir.fit(source, opts, set_, as_json, points)
             if code:
                 raise typer.Exit(code)
             return
         if source.is_dir() and not (source / "results.csv").is_file():
             raise UserError(f"{source}: neither a sweep's run directory (no {STORE_NAME}) nor a directory with "
                             "results.csv; give a run directory, a CSV/Parquet file, or such a directory")
-        o = csv_options(opts, {"--set": bool(set_), "--list": list_versions, "--version": version is not None})
-        _fit_table(source, {**o, "json": as_json}, opts)
+        o = csv_options(opts, {"--set": bool(set_), "--list": list_versions, "--version": version is not None,
+                               "--resample": resample is not None})
+        _fit_table(source, {**o, "json": as_json, "predict": points}, opts)
 
     @app.command()
     def suggest(
@@ -173,6 +192,10 @@ def register(app: typer.Typer) -> None:
             n=cols["n"], d=cols["d"], c=cols["c"], loss=cols["loss"], target_flops=target_flops,
             next_flops=next_flops, law=law, bootstrap=bootstrap, seed=seed, n_candidates=candidates, top=top,
         )
+        if "hyper" in cols:  # a run directory: its lr and batch-size laws set the proposed trials' hyperparameters
+            from scaling.fit.hyper_laws import annotate_trials
+
+            result.procedure["hyperparameters"] = annotate_trials(result.trials, cols["hyper"])
         if as_json:
             print(json.dumps(result.to_dict()))
             return

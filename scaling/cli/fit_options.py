@@ -14,7 +14,7 @@ from scaling.errors import UserError
 
 # CSV defaults of the options that a run directory takes from its sweep instead.
 CSV_DEFAULTS: dict[str, Any] = {"law": "chinchilla", "loss": "loss", "method": "huber-grid", "bootstrap": 0,
-                                "seed": 0, "holdout": 0, "delta": 1e-3}
+                                "seed": 0, "holdout": 0, "delta": 1e-3, "objective": "huber-log"}
 RUN_DIR_INPUTS = frozenset({"n", "d"})  # what the fit stage hands a law: N and D of each point
 RUN_DIR_LOSSES = ("val_loss", "train_loss")
 # Options that name a CSV's columns, and what a run directory does instead.
@@ -27,7 +27,8 @@ REFUSED_FOR_RUN_DIR: dict[str, str] = {
     "--col": "a run directory's inputs are N and D; fit a law on N and D",
     "--group": "the fit stage groups seed replicates of one setting itself",
 }
-RUN_DIR_ONLY = ("--set", "--list", "--version")
+RUN_DIR_ONLY = ("--set", "--list", "--version", "--resample")
+RESAMPLE = ("sizes", "rows")  # a run directory's bootstrap unit (a table resamples rows, or --group's runs)
 
 
 @dataclass
@@ -42,6 +43,8 @@ class FitOptions:
     holdout: int | None = None
     target_flops: float | None = None
     delta: float | None = None
+    objective: str | None = None
+    resample: str | None = None
     tied: bool = False
     columns: dict[str, Any] = field(default_factory=dict)  # --n --d --c --u --x --col --group, by option name
 
@@ -51,7 +54,8 @@ class FitOptions:
 
     def any_given(self) -> bool:
         """Whether any fitting option was given at all (`--list` and `--version` take none)."""
-        scalars = (self.method, self.bootstrap, self.seed, self.loss, self.holdout, self.target_flops, self.delta)
+        scalars = (self.method, self.bootstrap, self.seed, self.loss, self.holdout, self.target_flops, self.delta,
+                   self.objective, self.resample)
         return bool(self.laws or self.tied or self.given_columns() or any(v is not None for v in scalars))
 
 
@@ -65,6 +69,20 @@ def check_numbers(opts: FitOptions) -> None:
         raise UserError(f"--delta must be a positive Huber delta (default 1e-3), got {opts.delta}")
     if opts.target_flops is not None and not opts.target_flops > 0:
         raise UserError(f"--target-flops must be a positive number of FLOPs, got {opts.target_flops}")
+
+
+def check_objective(objective: str | None) -> None:
+    """UserError naming --objective and the valid objectives."""
+    from scaling.fit.objective import OBJECTIVES
+
+    if objective is not None and objective not in OBJECTIVES:
+        raise UserError(f"--objective: unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
+
+
+def check_resample(resample: str | None) -> None:
+    """UserError naming --resample and its two values."""
+    if resample is not None and resample not in RESAMPLE:
+        raise UserError(f"--resample: unknown unit {resample!r}; valid: {', '.join(RESAMPLE)}")
 
 
 def check_method(method: str | None) -> None:
@@ -98,6 +116,7 @@ def csv_options(opts: FitOptions, run_dir_only: dict[str, bool]) -> dict[str, An
                         "run one fit per law")
     check_numbers(opts)
     check_method(opts.method)
+    check_objective(opts.objective)
     out = {key: getattr(opts, key) if getattr(opts, key) is not None else default
            for key, default in CSV_DEFAULTS.items() if key != "law"}
     out["law"] = opts.laws[0] if opts.laws else CSV_DEFAULTS["law"]
@@ -116,12 +135,15 @@ def run_dir_config(base: Any, opts: FitOptions) -> Any:
         raise UserError(f"{refused[0]} names a table's column; for a run directory {REFUSED_FOR_RUN_DIR[refused[0]]}")
     check_numbers(opts)
     check_method(opts.method)
+    check_objective(opts.objective)
+    check_resample(opts.resample)
     for name in opts.laws:
         check_law(name, RUN_DIR_INPUTS)
     if opts.loss is not None and opts.loss not in RUN_DIR_LOSSES:
         raise UserError(f"--loss {opts.loss!r}: a run directory's loss is one of {', '.join(RUN_DIR_LOSSES)}")
     update: dict[str, Any] = {key: getattr(opts, key) for key in
-                              ("method", "bootstrap", "seed", "loss", "holdout", "target_flops", "delta")
+                              ("method", "bootstrap", "seed", "loss", "holdout", "target_flops", "delta", "objective",
+                               "resample")
                               if getattr(opts, key) is not None}
     laws = list(opts.laws or base.laws)
     if opts.tied:

@@ -57,22 +57,28 @@ def sweep_fit_config(run_dir: Path, overrides: list[str]) -> Any:
     return validate(FitBlock, block, str(path)).stages.fit or FitStageConfig()
 
 
-def fit(run_dir: Path, opts: FitOptions, overrides: list[str], as_json: bool) -> int:
-    """Validate everything, fit, record a version, write fit.json; the exit code (1: a requested law failed)."""
+def fit(run_dir: Path, opts: FitOptions, overrides: list[str], as_json: bool,
+        points: list[dict[str, float]] | None = None) -> int:
+    """Validate everything, fit, record a version, write fit.json; the exit code (1: a requested law failed).
+    `points` (from --predict) are predicted by every fitted law, with intervals where it bootstrapped."""
+    from scaling.cli.predict_option import predictions, print_predictions
+    from scaling.fit.report import FitReport
     from scaling.stages import fit_stage
 
     cfg = run_dir_config(sweep_fit_config(run_dir, overrides), opts)
     out = fit_stage.fit_run(run_dir, cfg)
+    report = FitReport.read(run_dir)
+    predicted = {name: predictions(result, points) for name, result in report.laws.items()} if points else {}
     if as_json:
-        from scaling.fit.report import FitReport
-
-        report = FitReport.read(run_dir)
         print(json.dumps({"version": out["version"], "new": out["new"], "path": out["path"],
-                          "settings": report.settings, "laws": report.to_dict()["laws"], "errors": report.errors}))
+                          "settings": report.settings, "laws": report.to_dict()["laws"], "errors": report.errors,
+                          **({"predictions": predicted} if predicted else {})}))
     else:
         state = "new" if out["new"] else "unchanged: same settings and points as before, nothing recorded twice"
         print(f"fit version {out['version']} ({state}): {out['summary']}")
         print(f"written: {out['path']}")
+        for name, rows in predicted.items():
+            print_predictions(name, rows)
     if out["failed"]:
         law, why = next(iter(out["failed"].items()))
         print(f"incomplete: {len(out['failed'])} requested fit(s) not fitted, first {law}: {why}", file=sys.stderr)

@@ -136,12 +136,15 @@ def print_suggestion(result: Any) -> None:
         f"ln N_opt {base.get('N_opt', float('nan')):.3g}"
     )
     table = Table(title="proposed trials (greedy, each given the ones above)")
-    for h in ("N", "D", "D/N", "FLOPs", "pred. loss", "loss interval", "N_opt interval", "total FLOPs"):
+    hyper = [k for k in ("lr", "batch_size") if result.trials and k in result.trials[0]]
+    for h in ("N", "D", "D/N", "FLOPs", "pred. loss", "loss interval", "N_opt interval", "total FLOPs", *hyper):
         table.add_column(h, justify="right")
     for t in result.trials:
         table.add_row(
             f"{t['N']:.3g}", f"{t['D']:.3g}", f"{t['tokens_per_param']:.3g}", f"{t['flops']:.3g}",
             f"{t['predicted_loss']:.4f}", f"{-t['shrink_loss_interval']:+.1%}",
-            f"{-t['shrink_N_opt_interval']:+.1%}", f"{t['cumulative_flops']:.3g}",
+            f"{-t['shrink_N_opt_interval']:+.1%}", f"{t['cumulative_flops']:.3g}", *(f"{t[k]:.3g}" for k in hyper),
         )
     console.print(table)
+    if "hyperparameters" in result.procedure:
+        console.print(f"hyperparameters from the sweep's laws: {result.procedure['hyperparameters']}")

@@ -35,6 +35,7 @@ class OptimalRow:
     N_opt_interval: list[float] | None = None
     D_opt_interval: list[float] | None = None
     extrapolated: bool = False
+    loss_interval: list[float] | None = None  # the predicted loss at C across the bootstrap refits
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,7 +82,7 @@ def compute_optimal_table(result: FitResult, table: PointsTable) -> list[Optimal
     rows = []
     for c in budgets:
         best = chinchilla_allocation(result.params, c, k_of_n)
-        intervals: dict[str, list[float] | None] = {"N_opt": None, "D_opt": None}
+        intervals: dict[str, list[float] | None] = {"N_opt": None, "D_opt": None, "loss": None}
         if {"A", "B", "E", "alpha"} <= set(draws):  # beta is absent (= alpha) for the tied law
             optima = chinchilla_allocation(draws, c, k_of_n)
             for key in intervals:
@@ -90,5 +91,5 @@ def compute_optimal_table(result: FitResult, table: PointsTable) -> list[Optimal
                     intervals[key] = [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
         rows.append(OptimalRow(C=c, N_opt=float(best["N_opt"]), D_opt=float(best["D_opt"]), loss=float(best["loss"]),
                                N_opt_interval=intervals["N_opt"], D_opt_interval=intervals["D_opt"],
-                               extrapolated=c > c_max * 1.001))
+                               loss_interval=intervals["loss"], extrapolated=c > c_max * 1.001))
     return rows

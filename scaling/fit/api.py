@@ -14,6 +14,7 @@ from scaling.fit.inputs import Problem, build_problem
 from scaling.fit.laws import Law
 from scaling.fit.lbfgs import LbfgsOptions
 from scaling.fit.multistart import POLISH_OPTIONS, SAME_F_RTOL
+from scaling.fit.objective import OBJECTIVE_TEXT
 from scaling.fit.registry import get_law
 from scaling.fit.result import FitResult
 
@@ -39,6 +40,7 @@ def fit_law(
     names: Mapping[str, str] | None = None,
     columns: Mapping[str, Any] | None = None,
     options: LbfgsOptions | None = None,
+    objective: str = "huber-log",
     **law_kwargs: Any,
 ) -> FitResult:
     """Fit `law` to losses at (n, d[, c, u, x]) with `method`; `bootstrap` > 0 adds seeded percentile intervals.
@@ -47,11 +49,13 @@ def fit_law(
     whole runs (for intermediate checkpoints). `fixed` holds parameters at given values; `starts` overrides
     (part of) the start grid; `law_kwargs` configure the law (e.g. `tied=True` for chinchilla: alpha = beta).
     `columns` passes inputs other than n, d, c, u, x that a registered law declares (e.g. sparsity `s`).
+    `objective` picks the penalty and residual (scaling.fit.objective.OBJECTIVES): Huber or least squares, on log
+    or raw loss; "squares-raw" is what scipy `curve_fit` minimises.
     """
     law_obj = get_law(law).configure(**law_kwargs)
     problem = build_problem(
         law_obj, loss=loss, n=n, d=d, c=c, u=u, x=x, weights=weights, groups=groups, fixed=fixed, delta=delta,
-        names=names, columns=columns,
+        names=names, columns=columns, objective=objective,
     )
     return fit_problem(
         problem, method=method, bootstrap=bootstrap, seed=seed, starts=starts, target_flops=target_flops,
@@ -81,8 +85,9 @@ def fit_problem(
     procedure: dict[str, Any] = {
         "objective": "Huber likelihood with free scale (negative log-likelihood)"
         if objective.kind == "ml"
-        else "sum of Huber losses of log residuals, log L via log-sum-exp",
-        "huber_delta": problem.delta,
+        else OBJECTIVE_TEXT[problem.objective],
+        "objective_name": "ml" if objective.kind == "ml" else problem.objective,
+        "huber_delta": problem.delta if objective.penalty == "huber" else None,
         "coordinates": list(law.coord_names),
         "fixed": {law.coords[j].param: float(v) for j, v in problem.fixed.items()},
         "weights": problem.weights is not None,

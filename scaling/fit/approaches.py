@@ -230,7 +230,7 @@ class IsoflopResult:
 
 
 def isoflop_approach(
-    n: Any, d_or_tokens: Any = None, loss: Any = None, flops: Any = None, *, d: Any = None, tokens: Any = None,
+    n: Any = None, d_or_tokens: Any = None, loss: Any = None, flops: Any = None, *, d: Any = None, tokens: Any = None,
     window: float | None = DEFAULT_WINDOW, min_points: int = MIN_POINTS, keep_flagged: bool = False,
     budget_tol_dex: float = BUDGET_TOL_DEX, flat_rtol: float = FLAT_RTOL,
 ) -> IsoflopResult:
@@ -238,22 +238,26 @@ def isoflop_approach(
 
     Budgets are the distinct compute values (values within `budget_tol_dex` decades are one budget). Budgets
     with a diagnostic are left out of the power laws unless `keep_flagged`. Tokens come as `d_or_tokens` (or
-    `d=` / `tokens=`); without them D = C/(6N). `flops` is each point's budget, required.
+    `d=` / `tokens=`); without them D = C/(6N); without N (a table of compute and tokens only) N = C/(6D).
+    `flops` is each point's budget, required.
     """
     if d_or_tokens is None:
         d_or_tokens = d if d is not None else tokens
     if loss is None or flops is None:
         raise UserError("isoflop_approach needs loss and flops (each point's compute budget)")
+    if n is None and d_or_tokens is None:
+        raise UserError("isoflop_approach needs model sizes n or tokens d (the other follows from C = 6ND)")
     L = _as_column("loss", loss, None)
-    N = _as_column("n", n, L.size)
     C = _as_column("flops", flops, L.size)
     conventions = {"N": "as given", "C": "as given (budget of each IsoFLOP curve)"}
-    if d_or_tokens is None:
-        D = tokens_for_compute(C, N)
-        conventions["D"] = "C / (6 N)"
+    D = None if d_or_tokens is None else _as_column("tokens", d_or_tokens, L.size)
+    if n is None:
+        N = tokens_for_compute(C, D)  # C / (6 D): the identity C = 6ND read for N
+        conventions.update(N="C / (6 D)", D="as given")
     else:
-        D = _as_column("tokens", d_or_tokens, L.size)
-        conventions["D"] = "as given"
+        N = _as_column("n", n, L.size)
+        conventions["D"] = "as given" if D is not None else "C / (6 N)"
+        D = tokens_for_compute(C, N) if D is None else D
     labels, budgets = group_budgets(C, budget_tol_dex)
     kw = {"window": window, "min_points": min_points, "flat_rtol": flat_rtol}
     par_n, par_d = [], []

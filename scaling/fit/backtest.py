@@ -132,10 +132,12 @@ def backtest_problem(
 def backtest(
     n: Any = None, d: Any = None, loss: Any = None, *, c: Any = None, u: Any = None, x: Any = None,
     holdout: int = 1, law: str = "chinchilla", method: str = "huber-grid", weights: Any = None,
-    delta: float = 1e-3, budget_tol_dex: float = BUDGET_TOL_DEX, flops: Any = None, **fit_kwargs: Any,
+    delta: float = 1e-3, budget_tol_dex: float = BUDGET_TOL_DEX, flops: Any = None, objective: str = "huber-log",
+    **fit_kwargs: Any,
 ) -> BacktestResult:
     """Fit `law` on all but the `holdout` largest compute budgets and report relative errors on those held out."""
     law_obj = get_law(law)
-    problem = build_problem(law_obj, loss=loss, n=n, d=d, c=c, u=u, x=x, weights=weights, delta=delta)
+    problem = build_problem(law_obj, loss=loss, n=n, d=d, c=c, u=u, x=x, weights=weights, delta=delta,
+                            objective=objective)
     return backtest_problem(problem, holdout=holdout, budget_tol_dex=budget_tol_dex, flops=flops, method=method,
                             **fit_kwargs)

@@ -102,6 +102,7 @@ def run_bootstrap(
         row_weights=W,
         row_map=np.repeat(np.arange(n_boot), S0),
         fixed=problem.fixed,
+        objective=problem.objective,
     )
     X0 = np.tile(seeds, (n_boot, 1))
     res = minimize_batch(boot_obj, X0, options)

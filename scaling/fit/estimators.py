@@ -48,6 +48,7 @@ def make_objective(problem: Problem, kind: str = "huber", row_weights: np.ndarra
         weights=problem.weights,
         row_weights=row_weights,
         fixed=problem.fixed,
+        objective=problem.objective,
     )
 
 
@@ -117,6 +118,9 @@ def fit_ml(
     problem: Problem, starts: Any = None, options: LbfgsOptions | None = None
 ) -> tuple[MultiStartOutcome, Objective]:
     """Huber maximum likelihood with free scale, seeded by the huber-grid fit's distinct optima."""
+    if problem.objective != "huber-log":
+        raise UserError(f"method 'ml' is the Huber likelihood of log residuals; objective {problem.objective!r} "
+                        "needs method 'huber-grid' or 'varpro'")
     seed_out, seed_obj = fit_huber_grid(problem, starts, None if options is ML_OPTIONS else options)
     theta = seed_obj.theta(seed_out.optima)
     theta = np.vstack([seed_obj.theta(seed_out.y[None, :]), theta])

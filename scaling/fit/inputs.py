@@ -15,6 +15,7 @@ import numpy as np
 from scaling.accounting import compute, tokens_for_compute
 from scaling.errors import UserError
 from scaling.fit.laws import Law
+from scaling.fit.objective import OBJECTIVES
 
 COLUMN_MEANING = {
     "n": "parameters N",
@@ -38,6 +39,7 @@ class Problem:
     fixed: dict[int, float]
     delta: float
     conventions: dict[str, str] = field(default_factory=dict)
+    objective: str = "huber-log"  # a key of scaling.fit.objective.OBJECTIVES
 
     @property
     def n_points(self) -> int:
@@ -62,6 +64,7 @@ class Problem:
             fixed=dict(self.fixed),
             delta=self.delta,
             conventions=dict(self.conventions),
+            objective=self.objective,
         )
 
 
@@ -117,6 +120,7 @@ def build_problem(
     delta: float = 1e-3,
     names: Mapping[str, str] | None = None,
     columns: Mapping[str, Any] | None = None,
+    objective: str = "huber-log",
 ) -> Problem:
     """Validate columns for `law`, derive D = C/(6N) or C = 6ND where needed, and record the conventions.
 
@@ -193,6 +197,8 @@ def build_problem(
             raise UserError(f"groups has {g.size} labels but loss has {y.size} values")
     if not np.isfinite(delta) or delta <= 0:
         raise UserError(f"Huber delta must be positive, got {delta}")
+    if objective not in OBJECTIVES:
+        raise UserError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     return Problem(
         law=law,
         cols=cols,
@@ -203,5 +209,6 @@ def build_problem(
         fixed=fixed_idx,
         delta=float(delta),
         conventions=conventions,
+        objective=objective,
     )
 

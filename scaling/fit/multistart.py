@@ -4,7 +4,8 @@ Procedure (`huber-grid`, the default; also the core of `ml` and the polish of `v
 1. every start of the law's grid (Hoffmann et al.'s 4,500 for Chinchilla) runs L-BFGS to the tight tolerances of
    `LbfgsOptions`, all starts at once (`scaling.fit.lbfgs`);
 2. the best end point is polished by scipy's L-BFGS-B (`POLISH_OPTIONS`), whose message, iterations and final
-   gradient are reported;
+   gradient are reported; least-squares objectives are then polished by scipy's Gauss-Newton `least_squares`
+   with the analytic Jacobian, which reaches the exact minimiser `curve_fit` reports;
 3. the end points are grouped into distinct optima (same objective to `SAME_F_RTOL` and same point to
    `SAME_X_ATOL`): how many starts reached the best objective is a fact of the fit, and the distinct optima seed
    bootstrap refits.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import least_squares, minimize
 
 from scaling.fit.lbfgs import STATUS_TEXT, LbfgsOptions, minimize_batch
 from scaling.fit.objective import Objective
@@ -53,7 +54,22 @@ def polish(objective: Objective, y0: np.ndarray) -> tuple[np.ndarray, float, boo
         return float(f[0]), g[0]
 
     res = minimize(fun, np.asarray(y0, dtype=np.float64), jac=True, method="L-BFGS-B", options=POLISH_OPTIONS)
-    return res.x, float(res.fun), bool(res.success), str(res.message), int(res.nit)
+    y, f, ok, message, nit = res.x, float(res.fun), bool(res.success), str(res.message), int(res.nit)
+    if objective.penalty == "squares" and objective.kind == "huber":
+        y2, f2, ok2, message2, nit2 = polish_squares(objective, y)
+        if f2 <= f:
+            return y2, f2, ok2, message2, nit + nit2
+    return y, f, ok, message, nit
+
+
+def polish_squares(objective: Objective, y0: np.ndarray) -> tuple[np.ndarray, float, bool, str, int]:
+    """Gauss-Newton (Levenberg-Marquardt where points outnumber coordinates) on the residual vector."""
+    method = "lm" if objective.n >= objective.n_theta else "trf"
+    res = least_squares(lambda y: objective.residual_jacobian(y)[0], np.asarray(y0, dtype=np.float64),
+                        jac=lambda y: objective.residual_jacobian(y)[1], method=method,
+                        xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=10_000)
+    f = float(objective(res.x[None, :])[0][0])
+    return res.x, f, bool(res.success), f"least_squares ({method}): {res.message}", int(res.nfev)
 
 
 def gradient_in_theta(objective: Objective, y: np.ndarray) -> np.ndarray:

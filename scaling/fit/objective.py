@@ -1,6 +1,8 @@
-"""The two objectives every estimator minimises, batched over parameter vectors, with analytic gradients.
+"""The objectives every estimator minimises, batched over parameter vectors, with analytic gradients.
 
 `huber`: sum_i w_i * huber_delta(r_i), r_i = log L_pred - log L_obs (Hoffmann et al.; Besiroglu et al.).
+   The residual may instead be raw, r_i = L_pred - L_obs, and the penalty plain squares, 0.5 r_i^2, so fits
+   published with least squares on raw or log loss (scipy `curve_fit`) are reproduced: see `OBJECTIVES`.
 `ml`: the negative log-likelihood of r_i under a Huber density with free scale sigma,
       sum_i w_i * [huber_delta(r_i / sigma) + log sigma + log Z(delta)],
       Z(delta) = sqrt(2 pi) erf(delta / sqrt 2) + 2 exp(-delta^2 / 2) / delta  (Besiroglu et al. 2024).
@@ -20,6 +22,19 @@ from scipy.special import erf
 from scaling.fit.laws import Law
 
 DEFAULT_DELTA = 1e-3
+# name -> (penalty, residual space). "huber-log" is the default of every estimator (Hoffmann et al.).
+OBJECTIVES: dict[str, tuple[str, str]] = {
+    "huber-log": ("huber", "log"),
+    "huber-raw": ("huber", "raw"),
+    "squares-log": ("squares", "log"),
+    "squares-raw": ("squares", "raw"),
+}
+OBJECTIVE_TEXT = {
+    "huber-log": "sum of Huber losses of log residuals, log L via log-sum-exp",
+    "huber-raw": "sum of Huber losses of raw residuals L_pred - L",
+    "squares-log": "least squares on log residuals",
+    "squares-raw": "least squares on raw residuals L_pred - L (what scipy curve_fit minimises)",
+}
 _CHUNK_ELEMENTS = 1 << 14  # rows x points per chunk: the ~10 temporaries (128 KB each) stay in L2 cache
 
 
@@ -44,11 +59,19 @@ class Objective:
         row_weights: np.ndarray | None = None,
         row_map: np.ndarray | None = None,
         fixed: Mapping[int, float] | None = None,
+        objective: str = "huber-log",
     ):
         if kind not in ("huber", "ml"):
             raise ValueError(f"objective kind must be 'huber' or 'ml', got {kind!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
+        if kind == "ml" and objective != "huber-log":
+            raise ValueError("the Huber likelihood (method ml) is defined on log residuals: objective huber-log")
         self.law, self.data, self.kind, self.delta = law, data, kind, float(delta)
-        self.y_obs = np.asarray(log_loss, dtype=np.float64)
+        self.objective = objective
+        self.penalty, self.space = OBJECTIVES[objective]
+        self.log_obs = np.asarray(log_loss, dtype=np.float64)
+        self.y_obs = self.log_obs if self.space == "log" else np.exp(self.log_obs)
         self.n = self.y_obs.size
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.row_map = row_map  # batch row -> row of row_weights (several starts share one bootstrap replicate)
@@ -96,9 +119,26 @@ class Objective:
 
     # --- evaluation ----------------------------------------------------------------------------------------
     def residuals(self, theta: np.ndarray) -> np.ndarray:
-        """log L_pred - log L_obs for each row of `theta` (k, P): (k, n)."""
+        """Residuals (log or raw, as the objective says) for each row of `theta` (k, P): (k, n)."""
         f, _ = self.law.log_predict(np.atleast_2d(theta), self.data)
-        return f - self.y_obs
+        return (f if self.space == "log" else np.exp(f)) - self.y_obs
+
+    def residual_jacobian(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """sqrt(w)-scaled residuals (n,) and their Jacobian in optimiser coordinates (n, n_theta) at one point y:
+        what a Gauss-Newton polish of the squares objectives needs (one batched VJP per point)."""
+        theta = self.theta(np.asarray(y)[None, : self.n_theta] if self.kind == "ml" else np.asarray(y)[None, :])
+        f_tiled, ctx = self.law.log_predict(np.repeat(theta, self.n, axis=0), self.data)  # (n, n) rows identical
+        f = f_tiled[0]
+        scale = np.ones(self.n) if self.weights is None else np.sqrt(self.weights)
+        d_f = np.eye(self.n) * scale[:, None]  # row i asks for d f_i / d theta, times sqrt(w_i)
+        if self.space == "raw":
+            pred = np.exp(f)
+            d_f *= pred[:, None]
+            r = pred - self.y_obs
+        else:
+            r = f - self.y_obs
+        jac = self.law.log_vjp(ctx, d_f)[:, self.free] @ self.T
+        return r * scale, jac
 
     def _weights_for(self, rows: np.ndarray | slice) -> tuple[np.ndarray | None, np.ndarray | float]:
         """Per-point weights for a chunk (its bootstrap rows times the fixed weights, or None) and their sums."""
@@ -131,8 +171,13 @@ class Objective:
     def _evaluate(self, Y: np.ndarray, w: np.ndarray | None, wsum: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         theta = self.theta(Y)
         r, ctx = self.law.log_predict(theta, self.data)
-        r -= self.y_obs
-        d = self.delta
+        pred = None
+        if self.space == "raw":
+            pred = np.exp(r)
+            r = pred - self.y_obs
+        else:
+            r -= self.y_obs
+        d = self.delta if self.penalty == "huber" else np.inf  # squares: the Huber loss with no clipping
         if self.kind == "ml":
             log_s = Y[:, -1]
             inv_s = np.exp(-log_s)[:, None]
@@ -149,6 +194,8 @@ class Objective:
         c = np.clip(r, -d, d)
         v = c if w is None else c * w
         val = np.einsum("ij,ij->i", v, r) - 0.5 * np.einsum("ij,ij->i", v, c)
+        if pred is not None:  # d r / d log L_pred = L_pred on raw residuals
+            v = v * pred
         return val, self.law.log_vjp(ctx, v)[:, self.free] @ self.T
 
     def value_theta(self, theta: np.ndarray, log_sigma: float | None = None) -> float:

@@ -19,7 +19,7 @@ from scaling.errors import UserError
 from scaling.fit.allocation import OptimalRow
 from scaling.fit.approaches import EnvelopeResult, IsoflopResult
 from scaling.fit.backtest import BacktestResult
-from scaling.fit.lr_law import LrLaw
+from scaling.fit.hyper_laws import HyperLaws
 from scaling.fit.points import Conventions, PointsTable
 from scaling.fit.result import FitResult, json_safe
 
@@ -31,7 +31,8 @@ ND_LAWS = ("chinchilla", "chinchilla_tied")  # the laws the compute-optimal tabl
 @dataclass
 class FitReport:
     """Fitted laws, the points they were fitted to (under `points.conventions`), the three approaches, the
-    compute-optimal table, the backtest, the lr law, what could not be fitted and the settings that made it."""
+    compute-optimal table, the backtest, the hyperparameter laws, what could not be fitted and the settings that
+    made it."""
 
     points: PointsTable
     laws: dict[str, FitResult] = field(default_factory=dict)
@@ -39,7 +40,7 @@ class FitReport:
     isoflop: IsoflopResult | None = None
     envelope: EnvelopeResult | None = None
     backtest: BacktestResult | None = None
-    lr: LrLaw | None = None
+    hyper: HyperLaws | None = None  # lr* and B* laws, when the sweep varies lr or batch size
     errors: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)  # law -> why it may not be identified
     settings: dict[str, Any] = field(default_factory=dict)
@@ -75,7 +76,7 @@ class FitReport:
             "isoflop": None if self.isoflop is None else self.isoflop.to_dict(),
             "envelope": None if self.envelope is None else self.envelope.to_dict(),
             "backtest": None if self.backtest is None else self.backtest.to_dict(),
-            "lr": None if self.lr is None else json_safe(self.lr.to_dict()),
+            "hyper": None if self.hyper is None else json_safe(self.hyper.to_dict()),
             "errors": dict(self.errors),
             "warnings": {k: list(v) for k, v in self.warnings.items()},
         }
@@ -94,7 +95,8 @@ class FitReport:
             laws={name: FitResult.from_dict(r, samples.get(name)) for name, r in data["laws"].items()},
             compute_optimal=[OptimalRow.from_dict(r) for r in data["compute_optimal"]],
             isoflop=opt("isoflop", IsoflopResult), envelope=opt("envelope", EnvelopeResult),
-            backtest=opt("backtest", BacktestResult), lr=opt("lr", LrLaw), errors=dict(data.get("errors") or {}),
+            backtest=opt("backtest", BacktestResult), hyper=opt("hyper", HyperLaws),
+            errors=dict(data.get("errors") or {}),
             warnings={k: list(v) for k, v in (data.get("warnings") or {}).items()},
             settings=dict(data.get("settings") or {}), version=data.get("fit_version"),
         )
@@ -129,8 +131,8 @@ class FitReport:
         if inside:
             top = inside[-1]
             parts.append(f"at C={top.C:.3g} (largest trained): N_opt={top.N_opt:.3g}, D_opt={top.D_opt:.3g}")
-        if self.lr is not None:
-            parts.append(f"lr: {self.lr.describe()}")
+        if self.hyper is not None:
+            parts.append(f"hyperparameters: {self.hyper.describe()}")
         for law, warnings in self.warnings.items():
             parts.append(f"WARNING {law} not identified: " + "; ".join(warnings))
         if self.errors:

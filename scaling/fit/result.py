@@ -19,6 +19,21 @@ from scaling.fit.laws import Law
 CONFIDENCE = 0.95
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """A predicted loss with its bootstrap percentile interval: arrays shaped like the inputs."""
+
+    point: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    level: float
+    replicates: int  # finite bootstrap replicates the interval was taken over
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe({"point": self.point, "interval": [self.lower, self.upper], "level": self.level,
+                          "replicates": self.replicates})
+
+
 @dataclass
 class FitResult:
     """A fitted law: what it found, how sure it is, how it got there, and how to use it (`predict`)."""
@@ -45,8 +60,12 @@ class FitResult:
     law_obj: Law | None = field(default=None, repr=False)
 
     # --- use ------------------------------------------------------------------------------------------------
-    def predict(self, **columns: Any) -> np.ndarray:
-        """Predicted loss at the given columns (n=, d=, c=, u=, x=); D = C/(6N) when only C is given."""
+    def predict(self, interval: float | None = None, **columns: Any) -> np.ndarray | Prediction:
+        """Predicted loss at the given columns (n=, d=, c=, u=, x=); D = C/(6N) when only C is given.
+
+        With `interval` (e.g. 0.95) a `Prediction`: the point and the bootstrap percentile interval of the
+        prediction itself (every replicate's law evaluated there), which needs a fit with `bootstrap` > 0.
+        """
         from scaling.accounting import compute, tokens_for_compute
         from scaling.fit.registry import get_law
 
@@ -56,7 +75,35 @@ class FitResult:
             cols["d"] = tokens_for_compute(cols["c"], cols["n"])
         if "c" in law.inputs and "c" not in cols and "n" in cols and "d" in cols:
             cols["c"] = compute(cols["n"], cols["d"])
-        return law.predict(self.params, **cols)
+        point = law.predict(self.params, **cols)
+        if interval is None:
+            return point
+        return self._prediction_interval(law, point, cols, float(interval))
+
+    def _prediction_interval(self, law: Law, point: np.ndarray, cols: dict[str, Any], level: float) -> Prediction:
+        from scaling.errors import UserError
+
+        if not 0 < level < 1:
+            raise UserError(f"interval must be a probability between 0 and 1 (e.g. 0.95), got {level}")
+        if not self.bootstrap_samples:
+            raise UserError("a prediction interval needs the bootstrap replicates: fit with bootstrap > 0 "
+                            "(a fit read back from JSON keeps them only where its samples were saved)")
+        samples = self.bootstrap_samples
+        names = list(self.params)
+        K = len(np.asarray(samples[names[0]]))
+        theta_KP = np.array([law.from_params({k: float(np.asarray(samples[k])[i]) for k in names}) for i in range(K)])
+        theta_KP = theta_KP[np.all(np.isfinite(theta_KP), axis=1)]
+        shape = point.shape
+        flat = {k: np.broadcast_to(np.asarray(cols[k], dtype=np.float64), shape).ravel() for k in law.inputs}
+        with np.errstate(over="ignore", invalid="ignore"):
+            log_pred_KM, _ = law.log_predict(theta_KP, law.prepare(flat))
+        pred_KM = np.exp(log_pred_KM)
+        pred_KM = pred_KM[np.all(np.isfinite(pred_KM), axis=1)]
+        if not len(pred_KM):
+            raise UserError("no bootstrap replicate gives a finite prediction here")
+        tail = 100 * (1 - level) / 2
+        lower, upper = np.percentile(pred_KM, [tail, 100 - tail], axis=0)
+        return Prediction(point, lower.reshape(shape), upper.reshape(shape), level, int(len(pred_KM)))
 
     @property
     def x(self) -> dict[str, float]:

@@ -70,7 +70,7 @@ def _allocation_sentence(report: Any, law: Any) -> str | None:
     return (f"**Compute-optimal at C = {num(row.C)} FLOPs** (the largest trained budget; "
             f"{report.conventions.c_label()}): N_opt = {num(row.N_opt)} {interval_text(row.N_opt_interval)}, "
             f"D_opt = {num(row.D_opt)} {interval_text(row.D_opt_interval)}, {num(row.D_opt / row.N_opt, 3)} tokens "
-            f"per parameter{exponent}.{beyond}")
+            f"per parameter, predicted loss {num(row.loss)} {interval_text(row.loss_interval)}{exponent}.{beyond}")
 
 
 def _approaches(report: Any, law: Any) -> list[Block]:

@@ -82,14 +82,16 @@ def optimal_block(ctx: FigureContext) -> list[Block]:
         return [Block("p", "No compute-optimal configurations yet.")]
     table = tuple(
         (num(r.C) + (" (extrapolated)" if r.extrapolated else ""), num(r.N_opt), interval_text(r.N_opt_interval),
-         num(r.D_opt), interval_text(r.D_opt_interval), num(r.D_opt / r.N_opt), num(r.loss))
+         num(r.D_opt), interval_text(r.D_opt_interval), num(r.D_opt / r.N_opt), num(r.loss),
+         interval_text(r.loss_interval))
         for r in rows
     )
     c_max = ctx.report.c_max()
     note = (f"C under the fit's conventions ({ctx.conventions.c_label()}); the largest trained compute is "
             f"{num(c_max)}: rows past it are extrapolations of the fitted law, not measurements.")
     return [Block("p", note),
-            Block("table", headers=("C (FLOPs)", "N_opt", "N interval", "D_opt", "D interval", "D/N", "loss"),
+            Block("table", headers=("C (FLOPs)", "N_opt", "N interval", "D_opt", "D interval", "D/N", "loss",
+                                    "loss interval"),
                   rows=table)]
 
 

@@ -2,8 +2,8 @@
 
 Where the sweep varies more than size and budget, each (N, D) point is the best setting of the other axes;
 seeds of that setting are replicates whose spread weights the point (`PointsTable.best_per_point`); the
-learning-rate axis is fitted itself (optimal lr against N, and batch size when it varies) so the next, larger
-sweep can use it. N and C follow `stages.fit.params` and `stages.fit.compute`, recorded in the report.
+learning-rate and batch-size axes are fitted themselves (lr*(N, D), B*(D), and both against C) so the next,
+larger sweep can use them. N and C follow `stages.fit.params` and `stages.fit.compute`, recorded in the report.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from scaling import results
 from scaling.errors import UserError
 from scaling.fit.allocation import compute_optimal_table
 from scaling.fit.diagnostics import identification_warnings
-from scaling.fit.lr_law import fit_lr_law
+from scaling.fit.hyper_laws import fit_hyper_laws
 from scaling.fit.points import Conventions, PointsTable
 from scaling.fit.report import FIT_REPORT_FILE, ND_LAWS, FitReport
 from scaling.sweep.schema import FitStageConfig, SweepConfig
@@ -75,6 +75,17 @@ def fit_run(run_dir: Path, cfg: FitStageConfig) -> dict[str, Any]:
             "new": new, "failed": missing}
 
 
+def bootstrap_groups(n: np.ndarray, resample: str) -> np.ndarray | None:
+    """Bootstrap clusters: one per model size when `resample` is "sizes" and points share sizes, else rows.
+
+    A law extrapolated in N is only as certain as the sizes it saw: resampling rows treats two budgets of one
+    size as independent evidence about the N exponent, which they are not.
+    """
+    if resample == "rows" or np.unique(n).size == n.size:
+        return None
+    return np.unique(n, return_inverse=True)[1]
+
+
 def inputs_of(table: PointsTable) -> dict[str, Any]:
     """What a fit was made from: how many rows, which trials, and a digest of every row's numbers."""
     rows = [dataclasses.asdict(row) for row in table.rows]
@@ -120,11 +131,12 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
         report.errors["points"] = "no finished trials with a finite loss"
         return report
     n, d, c, loss, weights = points.n, points.d, points.c, points.loss, points.weight
+    groups = bootstrap_groups(n, cfg.resample)
     for law in cfg.laws:
         try:
             result = fitlib.fit_law(n=n, d=d, loss=loss, law=law, method=cfg.method, bootstrap=cfg.bootstrap,
-                                    seed=cfg.seed, weights=weights, delta=cfg.delta,
-                                    target_flops=cfg.target_flops or float(c.max()))
+                                    seed=cfg.seed, weights=weights, delta=cfg.delta, objective=cfg.objective,
+                                    groups=groups, target_flops=cfg.target_flops or float(c.max()))
         except UserError as exc:
             report.errors[law] = str(exc)
             continue
@@ -133,6 +145,8 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
             report.errors[law] = (f"degenerate fit: {', '.join(bad)} not finite ({result.message}); the points do "
                                   "not identify this law (more sizes, or budgets that vary D/N)")
             continue
+        if groups is not None and "bootstrap" in result.procedure:
+            result.procedure["bootstrap"]["resampling"] = f"whole model sizes ({int(groups.max()) + 1} clusters)"
         report.laws[law] = result
         if warnings := identification_warnings(result, n, d, loss):
             report.warnings[law] = warnings
@@ -143,7 +157,7 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
         backtest_law = primary.law if primary is not None else cfg.laws[0]  # the law the report leads with
         try:
             report.backtest = fitlib.backtest(n=n, d=d, loss=loss, flops=c, law=backtest_law, holdout=cfg.holdout,
-                                              method=cfg.method, delta=cfg.delta)
+                                              method=cfg.method, delta=cfg.delta, objective=cfg.objective)
         except (UserError, ValueError) as exc:
             report.errors["backtest"] = str(exc)
     if points.isoflop_groups():
@@ -160,5 +174,5 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
                 runs=np.concatenate([[cv["trial"]] * len(cv["C"]) for cv in curves]))
         except (UserError, ValueError) as exc:
             report.errors["envelope"] = str(exc)
-    report.lr = fit_lr_law(table.per_setting())
+    report.hyper = fit_hyper_laws(table.per_setting(), bootstrap=cfg.bootstrap, seed=cfg.seed)
     return report

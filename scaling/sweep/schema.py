@@ -97,7 +97,11 @@ class FitStageConfig(Strict):
     params: Literal["non_embedding", "total"] = Field(default="non_embedding", description="which N the laws use")
     compute: Literal["6nd", "exact"] = Field(default="6nd", description="C = 6ND, or the exact training FLOPs")
     holdout: int = Field(default=1, ge=0, description="backtest: refit without the K largest budgets (0: none)")
-    delta: float = Field(default=1e-3, gt=0, description="Huber delta on log residuals")
+    delta: float = Field(default=1e-3, gt=0, description="Huber delta on the residuals")
+    objective: Literal["huber-log", "huber-raw", "squares-log", "squares-raw"] = Field(
+        default="huber-log", description="penalty and residual: Huber or least squares, on log or raw loss")
+    resample: Literal["sizes", "rows"] = Field(
+        default="sizes", description="bootstrap unit: whole model sizes (honest when extrapolating in N), or rows")
     target_flops: float | None = Field(default=None, gt=0, description="compute of derived quantities "
                                        "(default: the largest trained)")
 

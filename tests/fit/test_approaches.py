@@ -85,6 +85,16 @@ def test_isoflop_recovers_the_true_exponent_on_synthetic_curves():
     json.dumps(r.to_dict())  # serialisable
 
 
+def test_isoflop_takes_compute_and_tokens_without_n():
+    n, d, c, loss = isoflop_synthetic()
+    with_n = isoflop_approach(n, d, loss, c)
+    without_n = isoflop_approach(d=c / (6 * n), loss=loss, flops=c)
+    assert without_n.a == pytest.approx(with_n.a, rel=1e-9) and without_n.b == pytest.approx(with_n.b, rel=1e-9)
+    assert without_n.conventions["N"] == "C / (6 D)"
+    with pytest.raises(UserError, match="needs model sizes n or tokens d"):
+        isoflop_approach(loss=loss, flops=c)
+
+
 def test_parabola_diagnostics():
     x = np.array([1e8, 2e8, 4e8])
     assert fit_parabola(x[:2], np.array([3.0, 2.9]), 1e18).diagnostics == ["too_few_points"]

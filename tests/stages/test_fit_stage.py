@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from scaling import results
-from scaling.fit.lr_law import fit_lr_law
+from scaling.fit.hyper_laws import fit_hyper_laws
 from scaling.fit.points import ResultRow, SettingMean
 from scaling.fit.report import FitReport
 from scaling.stages import fit_stage
@@ -83,11 +83,14 @@ def test_points_pick_the_best_lr_and_weight_by_seed_spread(tmp_path):
 
 def test_learning_rate_law_is_recovered(tmp_path):
     make_store(tmp_path)
-    lr = fit_lr_law(results.from_run_dir(tmp_path).per_setting())
-    assert lr.coefficients["b_N"] == pytest.approx(-0.3, abs=0.02)
-    assert math.exp(lr.coefficients["a"]) == pytest.approx(0.2, rel=0.1)
-    assert all(o.how == "parabola" for o in lr.optima)
-    assert lr.predict(1e5) == pytest.approx(lr_opt(1e5), rel=0.1)
+    hyper = fit_hyper_laws(results.from_run_dir(tmp_path).per_setting(), bootstrap=50)
+    law = hyper.law("lr", "step")
+    assert law.fit.exponents["N"] == pytest.approx(-0.3, abs=0.02)
+    assert law.fit.exponents["D"] == pytest.approx(0.0, abs=0.02), "the true lr* does not depend on D"
+    assert law.fit.coefficient == pytest.approx(0.2, rel=0.15)
+    assert all(o.how == "parabola" for o in hyper.optima)
+    assert law.predict(1e5, 1e6) == pytest.approx(lr_opt(1e5), rel=0.1)
+    assert hyper.law("batch_size", "step") is None, "no batch axis, no batch law"
 
 
 def _setting(n: float, lr: float, loss: float) -> SettingMean:
@@ -101,17 +104,20 @@ def test_grid_edge_optima_are_bounds_not_regressed():
         (1e4, 1e-3, 3.0), (1e4, 3e-3, 2.9), (1e4, 1e-2, 2.95),   # interior
         (1e5, 1e-3, 2.5), (1e5, 3e-3, 2.4), (1e5, 1e-2, 2.45),   # interior
         (1e6, 1e-3, 2.2), (1e6, 3e-3, 2.1), (1e6, 1e-2, 2.0)]]   # best at the top edge: a lower bound only
-    law = fit_lr_law(rows)
-    assert [o.how for o in law.optima if o.N == 1e6] == ["above"]
-    assert law.fitted_on == 2
-    assert law.coefficients["b_N"] == pytest.approx(0.0, abs=1e-9), "the two interior optima sit at the same lr"
+    hyper = fit_hyper_laws(rows, bootstrap=0)
+    assert [o.how for o in hyper.optima if o.N == 1e6] == ["above"]
+    law = hyper.law("lr", "deepseek")
+    assert law.fit is None and "2 interior optima (1 at the grid's edge)" in law.note, law.note
 
 
 def test_lr_law_round_trips_through_the_report(tmp_path, sweep):
     make_store(tmp_path)
     fit_stage.run(tmp_path, sweep)
     again = FitReport.read(tmp_path)
-    assert again.lr is not None and again.lr.coefficients["b_N"] == pytest.approx(-0.3, abs=0.02)
+    law = again.hyper.law("lr", "step")
+    assert law is not None and law.fit.exponents["N"] == pytest.approx(-0.3, abs=0.02)
+    low, high = law.fit.intervals["N"]
+    assert low - 1e-9 <= -0.3 <= high + 1e-9, "lr* is quadratic in log lr here, so the vertices are exact"
 
 
 def test_stage_writes_fit_json_with_constants_near_the_truth(tmp_path, sweep):
@@ -172,3 +178,16 @@ def test_fit_stage_n_and_c_follow_the_conventions(tmp_path, params, compute, n, 
     assert report.conventions.params == params and report.conventions.compute == compute
     assert report.to_dict()["points"][0]["N"] == n and report.to_dict()["points"][0]["C"] == pytest.approx(c)
     assert "chinchilla" in report.errors, "one point cannot fit five parameters, and the report says so"
+
+
+def test_bootstrap_resamples_whole_model_sizes_unless_told_rows(tmp_path, sweep):
+    make_store(tmp_path)
+    fit_stage.run(tmp_path, sweep)
+    by_size = FitReport.read(tmp_path).laws["chinchilla"]
+    assert by_size.procedure["bootstrap"]["resampling"] == f"whole model sizes ({len(SIZES)} clusters)"
+    rows_cfg = sweep.stages.fit.model_copy(update={"resample": "rows"})
+    fit_stage.fit_run(tmp_path, rows_cfg)
+    by_row = FitReport.read(tmp_path).laws["chinchilla"]
+    assert by_row.procedure["bootstrap"]["resampling"] == "rows"
+    width = lambda r: r.intervals["alpha"][1] - r.intervals["alpha"][0]  # noqa: E731
+    assert width(by_size) > width(by_row), "four sizes say less about the N exponent than 16 rows pretend"
