@@ -28,7 +28,7 @@ PATH_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, 
 
 # One module per command group, each with `register(app)`; add a name here to add commands.
 COMMAND_MODULES = ("commands_train", "commands_sweep", "commands_plot", "commands_compress", "commands_fit",
-                   "commands_hyper")
+                   "commands_hyper", "commands_curves")
 
 
 def _register_commands() -> None:

@@ -20,10 +20,13 @@ from scaling.fit.approaches import (
 )
 from scaling.fit.backtest import BacktestResult, backtest
 from scaling.fit.compare import aic, likelihood_ratio_test
+from scaling.fit.curves import Curve, CurveBacktest, CurveFitResult, backtest_curves, fit_curves, lr_schedule
+from scaling.fit.hyper_laws import HyperLaws, fit_hyper_laws
 from scaling.fit.laws import HOFFMANN_GRID, Coord, Law, VarproSpec, chinchilla_compute_optimal
 from scaling.fit.lbfgs import LbfgsOptions
+from scaling.fit.power_law_multi import MultiPowerLawFit, fit_multi_power_law
 from scaling.fit.registry import LAWS, get_law, register_law
-from scaling.fit.result import FitResult
+from scaling.fit.result import FitResult, Prediction
 from scaling.fit.suggest import Suggestion, suggest
 
 __all__ = [
@@ -31,25 +34,36 @@ __all__ = [
     "LAWS",
     "BacktestResult",
     "Coord",
+    "Curve",
+    "CurveBacktest",
+    "CurveFitResult",
     "EnvelopeResult",
     "FitResult",
+    "HyperLaws",
     "IsoflopResult",
     "Law",
     "LbfgsOptions",
+    "MultiPowerLawFit",
+    "Prediction",
     "PowerLawFit",
     "Suggestion",
     "VarproSpec",
     "aic",
     "backtest",
+    "backtest_curves",
     "chinchilla_compute_optimal",
     "compute_optimal_frontier",
     "envelope_approach",
+    "fit_curves",
+    "fit_hyper_laws",
     "fit_law",
+    "fit_multi_power_law",
     "fit_power_law",
     "get_law",
     "isoflop_approach",
     "kaplan_fits",
     "likelihood_ratio_test",
+    "lr_schedule",
     "register_law",
     "suggest",
 ]
