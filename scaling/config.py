@@ -10,7 +10,16 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from scaling.errors import UserError
 from scaling.yamlio import apply_overrides, load_file
@@ -101,14 +110,61 @@ class TokenizerConfig(Strict):
     vocab_size: int = Field(default=4096, ge=260, description="BPE only; byte-level is always 256 + specials")
 
 
+CORRUPTION_KINDS = ("boilerplate", "char_noise", "shuffled_words", "random_bytes", "near_duplicate",
+                    "exact_duplicate")  # scaling/data/quality/corrupt.py implements each
+
+
+class QualityConfig(Strict):
+    """Training-data quality: planted corruption at an exact document rate, then filters (validation stays clean)."""
+
+    corruption_rate: float = Field(default=0.0, ge=0, le=1, description="share of training documents corrupted")
+    corruptions: list[Literal[CORRUPTION_KINDS]] = Field(default_factory=lambda: list(CORRUPTION_KINDS))
+    filters: str | list[str | dict[str, Any]] = Field(
+        default="none", description="a preset (none, dedup, gopher, heuristics, language, all) or a list of steps")
+    seed: int = 0
+
+    @field_validator("filters")
+    @classmethod
+    def _known_filters(cls, filters: Any) -> Any:
+        from scaling.data.quality.steps import expand  # names only; the steps' libraries load when they run
+
+        try:
+            expand(filters)
+        except Exception as exc:  # a UserError: its message names the entry and the valid names
+            raise ValueError(str(exc).removeprefix("data.quality.filters")) from None
+        return filters
+
+    @property
+    def active(self) -> bool:
+        """Whether the training split differs from the clean corpus's."""
+        return self.corruption_rate > 0 or bool(_expanded(self.filters))
+
+    def identity(self) -> dict[str, Any]:
+        """What the token cache key needs: everything that changes the training documents."""
+        return self.model_dump(mode="json")
+
+
+def _expanded(filters: Any) -> list[Any]:
+    from scaling.data.quality.steps import expand
+
+    return expand(filters)
+
+
 class DataConfig(Strict):
-    """Which text, how it is tokenized, and how it is cut into training sequences."""
+    """Which text, how it is tokenized, and how it is cut into training sequences.
+
+    `quality` and `unique_tokens` are left out of the serialised config while at their defaults, so the trial
+    ids of sweeps that do not use them stay what they were.
+    """
 
     corpus: list[str] = Field(default_factory=lambda: ["kjv"])
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     seq_len: int = Field(default=128, gt=1)
     val_fraction: float = Field(default=0.02, gt=0, lt=0.5, description="share of documents held out, by hash")
     cache_dir: Path | None = Field(default=None, description="token cache; default $SCALING_CACHE or ~/.cache/scaling")
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    unique_tokens: int | None = Field(default=None, gt=0, description="train on this many unique tokens, repeated "
+                                      "for as many epochs as the budget takes (rounded down to whole sequences)")
 
     @model_validator(mode="before")
     @classmethod
@@ -116,6 +172,21 @@ class DataConfig(Strict):
         if isinstance(data, dict) and isinstance(data.get("corpus"), str):
             data = {**data, "corpus": [data["corpus"]]}
         return data
+
+    @model_serializer(mode="wrap")
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        if isinstance(out, dict):
+            if out.get("unique_tokens", 0) is None:
+                out.pop("unique_tokens")
+            if "quality" in out and out["quality"] == QualityConfig().model_dump(mode=_dump_mode(out)):
+                out.pop("quality")
+        return out
+
+
+def _dump_mode(out: dict[str, Any]) -> str:
+    """The mode a DataConfig dump ran in, read from its cache_dir (a Path in python mode, str/None in json)."""
+    return "python" if isinstance(out.get("cache_dir"), Path) else "json"
 
 
 class ScheduleConfig(Strict):

@@ -23,17 +23,22 @@ def _si(x: float) -> str:
 def print_plan(plan: SweepPlan, run_dir: Path) -> None:
     rows = describe_plan(plan)
     table = Table(title=f"sweep {plan.sweep.name}: {len(rows)} trials -> {run_dir}")
+    repeated = any(r["epochs"] is not None for r in rows)  # data.unique_tokens: say each trial's epochs
     for col in ("id", "label", "N (non-emb)", "tokens", "steps", "FLOPs", "branch of @ step", "est."):
         table.add_column(col)
+    if repeated:
+        table.add_column("epochs")
     for r in rows:
         branch = f"{r['branch_of']} @ {r['branch_step']}" if r["branch_of"] else ""
+        epochs = [f"{r['epochs']:.3g}" if r["epochs"] is not None else "-"] if repeated else []
         table.add_row(r["id"], r["label"], _si(r["params_non_embedding"]), _si(r["tokens"]), str(r["steps"]),
-                      _si(r["flops"]), branch, format_duration(r["est_s"]))
+                      _si(r["flops"]), branch, format_duration(r["est_s"]), *epochs)
     console.print(table)
     spent, separate = effective_flops(plan)
     total_s = sum(r["est_s"] for r in rows)
     console.print(f"training FLOPs {_si(spent)} (separate runs: {_si(separate)}; WSD branching saves "
-                  f"{1 - spent / separate:.0%}); estimated {format_duration(total_s)} on this machine")
+                  f"{1 - spent / separate:.0%}); estimated {format_duration(total_s)} at "
+                  f"{plan.flops_per_s:.3g} FLOP/s ({plan.rate_note})")
     for warning in plan_warnings(plan):
         console.print(f"warning: {warning}")
 

@@ -27,13 +27,13 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 
-def _chunks(docs: Iterator[str]) -> Iterator[list[str]]:
-    """Documents grouped into batches for the tokenizer's parallel batch encoder."""
-    chunk: list[str] = []
+def _chunks(docs: Iterator[tuple[int, str, str]]) -> Iterator[list[tuple[int, str, str]]]:
+    """(corpus, split, text) documents grouped into batches for the tokenizer's parallel batch encoder."""
+    chunk: list[tuple[int, str, str]] = []
     chars = 0
     for doc in docs:
         chunk.append(doc)
-        chars += len(doc)
+        chars += len(doc[2])
         if chars >= _CHUNK_CHARS or len(chunk) >= _CHUNK_DOCS:
             yield chunk
             chunk, chars = [], 0
@@ -64,12 +64,30 @@ def build_entry(directory: Path, corpora: list[Corpus], cfg: DataConfig, key: st
                         "blank lines)")
     cut = val_threshold(hashes, cfg.val_fraction)
 
+    # data.quality: the training documents corrupted and filtered (validation stays the clean split)
+    quality_docs, quality_report = None, None
+    if cfg.quality.active:
+        from scaling.data.quality.prepare import quality_train_docs
+
+        log.info("applying data.quality (corruption rate %g, filters %s)", cfg.quality.corruption_rate,
+                 cfg.quality.filters)
+        quality_docs, quality_report = quality_train_docs(corpora, cut, cfg.quality)
+
+    def split_docs() -> Iterator[tuple[int, str, str]]:
+        """(corpus index, split, text) of every document written, in file order."""
+        for i, corpus in enumerate(corpora):
+            for doc in corpus.documents():
+                split = "val" if is_val(doc_hash(doc), cut) else "train"
+                if quality_docs is None or split == "val":
+                    yield i, split, doc
+        for d in quality_docs or ():
+            yield d.corpus, "train", d.text
+
     # pass 2: the tokenizer sees the train split only
     tokenizer: TextTokenizer
     if cfg.tokenizer.kind == "bpe":
         log.info("training BPE (vocab %d) on the train split", cfg.tokenizer.vocab_size)
-        train_docs = (d for c in corpora for d in c.documents() if not is_val(doc_hash(d), cut))
-        bpe = train_bpe(train_docs, cfg.tokenizer.vocab_size)
+        bpe = train_bpe((doc for _, split, doc in split_docs() if split == "train"), cfg.tokenizer.vocab_size)
         bpe.save(directory)
         tokenizer = bpe
     else:
@@ -78,20 +96,18 @@ def build_entry(directory: Path, corpora: list[Corpus], cfg: DataConfig, key: st
     eod = np.array([tokenizer.eod_id], dtype=dtype)
 
     # pass 3: encode, each document followed by EOD, appended to its split's file
+    log.info("tokenizing %s", ", ".join(c.spec for c in corpora))
     with open(directory / "train.bin", "wb") as f_train, open(directory / "val.bin", "wb") as f_val:
         files = {"train": f_train, "val": f_val}
-        for corpus, stat in zip(corpora, stats, strict=True):
-            log.info("tokenizing corpus %s", corpus.spec)
-            for chunk in _chunks(corpus.documents()):
-                parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-                for doc, ids in zip(chunk, tokenizer.encode_docs(chunk), strict=True):
-                    split = "val" if is_val(doc_hash(doc), cut) else "train"
-                    parts[split] += [ids.astype(dtype, copy=False), eod]
-                    stat[f"{split}_documents"] += 1
-                    stat[f"{split}_tokens"] += len(ids) + 1
-                for split, arrays in parts.items():
-                    if arrays:
-                        files[split].write(np.concatenate(arrays).astype(dtype.newbyteorder("<")).tobytes())
+        for chunk in _chunks(split_docs()):
+            parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+            for (i, split, _), ids in zip(chunk, tokenizer.encode_docs([doc for _, _, doc in chunk]), strict=True):
+                parts[split] += [ids.astype(dtype, copy=False), eod]
+                stats[i][f"{split}_documents"] += 1
+                stats[i][f"{split}_tokens"] += len(ids) + 1
+            for split, arrays in parts.items():
+                if arrays:
+                    files[split].write(np.concatenate(arrays).astype(dtype.newbyteorder("<")).tobytes())
 
     totals = {f"{s}_{k}": sum(st[f"{s}_{k}"] for st in stats) for s in SPLITS for k in ("documents", "tokens")}
     write_meta(directory, {
@@ -105,4 +121,6 @@ def build_entry(directory: Path, corpora: list[Corpus], cfg: DataConfig, key: st
         "eod_id": tokenizer.eod_id,
         "dtype": dtype.newbyteorder("<").str,
         "split": {"rule": SPLIT_RULE, "val_fraction": cfg.val_fraction, "cut": cut},
+        **({"quality": {"config": cfg.quality.identity(), "report": quality_report.to_dict()}}
+           if quality_report is not None else {}),
     })

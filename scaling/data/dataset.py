@@ -12,6 +12,7 @@ from scaling.data.build import build_entry
 from scaling.data.cache import cache_key, cache_root, downloads_dir, ensure_entry, read_meta
 from scaling.data.corpora import resolve_corpus
 from scaling.data.loader import BatchLoader
+from scaling.data.repeat import planned_unique_tokens, unique_subset
 from scaling.data.split import SPLIT_RULE
 from scaling.data.tokenizer import TextTokenizer, load_tokenizer, tokenizer_identity
 from scaling.errors import UserError
@@ -29,6 +30,7 @@ class TokenDataset:
     cache_path: Path
     meta: dict = field(repr=False)
     built: bool = False  # whether this load tokenized the corpus (False: served from the cache)
+    unique_tokens: int | None = None  # data.unique_tokens as trained (whole sequences); None: the whole split
 
     @classmethod
     def open(cls, entry: Path, tokenizer: TextTokenizer, built: bool = False) -> TokenDataset:
@@ -58,6 +60,8 @@ class TokenDataset:
             "eod_id": m["eod_id"],
             "val_fraction": m["split"]["val_fraction"],
             "cache_path": str(self.cache_path),
+            **({"unique_tokens_limit": self.unique_tokens} if self.unique_tokens is not None else {}),
+            **({"quality": _quality_summary(m["quality"])} if "quality" in m else {}),
         }
 
     def loader(self, seq_len: int, batch_size: int, seed: int) -> BatchLoader:
@@ -75,17 +79,32 @@ class TokenDataset:
         return np.stack([loader.batch(step) for step in range(n_batches)])
 
 
+def _quality_summary(quality: dict) -> dict:
+    """What a trial records of its data's quality: the setting, documents in and kept, recovery per kind."""
+    r = quality["report"]
+    return {**quality["config"], "documents_in": r["documents_in"], "documents_kept": r["documents_out"],
+            "removed_by_step": {s["name"]: s["removed"] for s in r["steps"] if s["removed"]},
+            "recovery": r["recovery"], "false_removals": r["false_removals"]}
+
+
 def load_dataset(cfg: DataConfig) -> TokenDataset:
     """Tokenize `cfg.corpus` (once; later calls memory-map the cached ids) and return the dataset."""
     if not cfg.corpus:
         raise UserError("data.corpus is empty; name at least one corpus, e.g. [kjv]")
     root = cache_root(cfg.cache_dir)
     corpora = [resolve_corpus(spec, downloads_dir(root)) for spec in cfg.corpus]
-    key = cache_key({
+    identity = {
         "corpora": [{"spec": c.spec, "fingerprint": c.fingerprint()} for c in corpora],
         "tokenizer": tokenizer_identity(cfg.tokenizer),
         "split": {"rule": SPLIT_RULE, "val_fraction": cfg.val_fraction},
-    })
+    }
+    if cfg.quality.active:  # only then: clean corpora keep the keys (and cache entries) they always had
+        identity["quality"] = cfg.quality.identity()
+    key = cache_key(identity)
     entry = root / "tokens" / key
     built = ensure_entry(entry, lambda tmp: build_entry(tmp, corpora, cfg, key))
-    return TokenDataset.open(entry, load_tokenizer(cfg.tokenizer, entry), built)
+    dataset = TokenDataset.open(entry, load_tokenizer(cfg.tokenizer, entry), built)
+    if cfg.unique_tokens is not None:  # a view of the entry: every U shares one tokenization
+        dataset.train_tokens = unique_subset(dataset.train_tokens, cfg.seq_len, cfg.unique_tokens)
+        dataset.unique_tokens = planned_unique_tokens(cfg.unique_tokens, cfg.seq_len)
+    return dataset

@@ -22,6 +22,7 @@ from scaling.fit.approaches import BUDGET_TOL_DEX, group_budgets
 ParamConvention = Literal["non_embedding", "total"]
 ComputeConvention = Literal["6nd", "exact"]
 SEED_AXES = ("seed",)  # settings that are replicates of one point, not choices to optimise over
+DATA_AXIS_PREFIX = "data."  # data axes (quality level, unique tokens) make distinct points, never a best choice
 ISOFLOP = "isoflop"  # the budget kind whose points share a compute budget by construction
 
 
@@ -79,6 +80,11 @@ class ResultRow:
 
     def n(self, params: ParamConvention) -> float:
         return self.n_non_embedding if params == "non_embedding" else self.n_total
+
+    @property
+    def data_settings(self) -> dict[str, Any]:
+        """The row's data axes (e.g. `data.quality.corruption_rate`, `data.unique_tokens`): part of its point."""
+        return {k: v for k, v in self.settings.items() if k.startswith(DATA_AXIS_PREFIX)}
 
     def c(self, conv: Conventions) -> float:
         """Training compute under `conv`: 6 N D with its N, or the exact FLOPs the store recorded."""
@@ -197,7 +203,8 @@ class PointsTable:
         by_point: dict[tuple, dict[str, list[ResultRow]]] = defaultdict(lambda: defaultdict(list))
         for r in self.rows:
             chosen = {k: v for k, v in r.settings.items() if k not in SEED_AXES}
-            by_point[(r.size, r.budget, r.d)][json.dumps(chosen, sort_keys=True)].append(r)
+            by_point[(r.size, r.budget, r.d, json.dumps(r.data_settings, sort_keys=True))][
+                json.dumps(chosen, sort_keys=True)].append(r)
         return {key: [SettingMean.of(runs, self.conventions.params) for runs in settings.values()]
                 for key, settings in by_point.items()}
 

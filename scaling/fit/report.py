@@ -19,6 +19,7 @@ from scaling.errors import UserError
 from scaling.fit.allocation import OptimalRow
 from scaling.fit.approaches import EnvelopeResult, IsoflopResult
 from scaling.fit.backtest import BacktestResult
+from scaling.fit.data_levels import QualityFit
 from scaling.fit.hyper_laws import HyperLaws
 from scaling.fit.points import Conventions, PointsTable
 from scaling.fit.result import FitResult, json_safe
@@ -41,6 +42,7 @@ class FitReport:
     envelope: EnvelopeResult | None = None
     backtest: BacktestResult | None = None
     hyper: HyperLaws | None = None  # lr* and B* laws, when the sweep varies lr or batch size
+    quality: QualityFit | None = None  # the quality law over every data-quality level (then `points` is level 0)
     errors: dict[str, str] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)  # law -> why it may not be identified
     settings: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +79,7 @@ class FitReport:
             "envelope": None if self.envelope is None else self.envelope.to_dict(),
             "backtest": None if self.backtest is None else self.backtest.to_dict(),
             "hyper": None if self.hyper is None else json_safe(self.hyper.to_dict()),
+            "quality": None if self.quality is None else json_safe(self.quality.to_dict()),
             "errors": dict(self.errors),
             "warnings": {k: list(v) for k, v in self.warnings.items()},
         }
@@ -96,6 +99,7 @@ class FitReport:
             compute_optimal=[OptimalRow.from_dict(r) for r in data["compute_optimal"]],
             isoflop=opt("isoflop", IsoflopResult), envelope=opt("envelope", EnvelopeResult),
             backtest=opt("backtest", BacktestResult), hyper=opt("hyper", HyperLaws),
+            quality=None if data.get("quality") is None else QualityFit.from_dict(data["quality"], conv),
             errors=dict(data.get("errors") or {}),
             warnings={k: list(v) for k, v in (data.get("warnings") or {}).items()},
             settings=dict(data.get("settings") or {}), version=data.get("fit_version"),
@@ -133,6 +137,10 @@ class FitReport:
             parts.append(f"at C={top.C:.3g} (largest trained): N_opt={top.N_opt:.3g}, D_opt={top.D_opt:.3g}")
         if self.hyper is not None:
             parts.append(f"hyperparameters: {self.hyper.describe()}")
+        if self.quality is not None:
+            q = ", ".join(f"{m['level']}: q={m['q']:.3g}" for m in self.quality.multipliers()[1:])
+            parts.append(f"data quality ({len(self.quality.names)} levels, N x D laws on {self.quality.names[0]}): "
+                         + (q if self.quality.result is not None else f"not fitted ({self.quality.error})"))
         for law, warnings in self.warnings.items():
             parts.append(f"WARNING {law} not identified: " + "; ".join(warnings))
         if self.errors:

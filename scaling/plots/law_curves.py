@@ -34,7 +34,12 @@ def predict_at(result: FitResult, points: PointsTable) -> np.ndarray:
     """The law's prediction at each point of the table (N, D and C under the table's conventions)."""
     from scaling.fit.registry import get_law
 
+    from scaling.fit.data_levels import unique_tokens
+
     available = {"n": points.n, "d": points.d, "c": points.c}
+    u = unique_tokens(points)  # a data-constrained law's U, where the sweep swept data.unique_tokens
+    if u is not None:
+        available["u"] = u
     inputs = get_law(result.law).inputs
     missing = [k for k in inputs if k not in available]
     if missing:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from scaling.compress import plot_figures as compress_figures
-from scaling.plots.figures import backtest, contours, curves, isoflop, optimal, residuals
+from scaling.plots.figures import backtest, contours, curves, isoflop, optimal, quality, residuals
 from scaling.plots.render import SECTIONS, FigureSpec
 
 FIGURES: tuple[FigureSpec, ...] = (
@@ -21,6 +21,10 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("fit_contours", contours.fit_contours, "Fitted law L(N, D) with the efficient frontier"),
     FigureSpec("residuals", residuals.residuals, "Residuals against predictions"),
     FigureSpec("backtest", backtest.backtest, "Backtest on the held-out budget"),
+    FigureSpec("quality_multipliers", quality.quality_multipliers, "Effective-data multiplier per data level",
+               "data"),
+    FigureSpec("quality_curves", quality.quality_curves,
+               "Loss against tokens at every data level, with the quality law", "data"),
     FigureSpec("compress_loss_vs_bytes", compress_figures.loss_vs_bytes, "Loss against model bytes (every method)",
                "compression"),
     FigureSpec("compress_loss_vs_sparsity", compress_figures.loss_vs_sparsity, "Loss against sparsity",
@@ -31,6 +35,7 @@ FIGURES: tuple[FigureSpec, ...] = (
 )
 BY_NAME = {spec.name: spec for spec in FIGURES}
 COMPRESSION_FIGURES = tuple(spec.name for spec in FIGURES if spec.section == "compression")
+DATA_FIGURES = tuple(spec.name for spec in FIGURES if spec.section == "data")  # sweeps over data.quality only
 
 
 def ordered_specs(names: Iterable[str] | None = None) -> list[FigureSpec]:

@@ -119,9 +119,11 @@ def report_blocks(ctx: FigureContext, rendered: Iterable[Rendered]) -> list[Bloc
     in detail, the figures by section, and the trial table."""
     from scaling.plots.answer_blocks import answer_blocks  # these import Block from here, so not at the top
     from scaling.plots.compression_blocks import compression_blocks
+    from scaling.plots.quality_blocks import quality_blocks
 
     blocks = [*answer_blocks(ctx), Block("h2", "Fitted laws"), *law_blocks(ctx),
-              Block("h2", "Compute-optimal configurations"), *optimal_block(ctx), *compression_blocks(ctx)]
+              Block("h2", "Compute-optimal configurations"), *optimal_block(ctx), *quality_blocks(ctx),
+              *compression_blocks(ctx)]
     rendered = list(rendered)
     sections = sorted({r.section for r in rendered}, key=lambda s: SECTIONS.index(s) if s in SECTIONS else 99)
     for section in sections:

@@ -92,7 +92,9 @@ def log_axes(ax: Axes, x: bool = True, y: bool = True) -> None:
 
 
 def si(x: float) -> str:
-    """1.2e9 -> '1.2G': compact numbers for legends and tables."""
+    """1.2e9 -> '1.2G': compact numbers for legends and tables; past 1e21 (no common suffix) plain 1.2e+25."""
+    if abs(x) >= 1e21:
+        return f"{x:.3g}"
     for unit, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(x) >= scale * 0.9995:  # so 999.99e9 reads 1T, not 1e+03G
             return f"{x / scale:.3g}{unit}"

@@ -20,9 +20,11 @@ import numpy as np
 from scaling import results
 from scaling.errors import UserError
 from scaling.fit.allocation import compute_optimal_table
+from scaling.fit.data_levels import fit_quality_levels, split_quality, unique_tokens
 from scaling.fit.diagnostics import identification_warnings
 from scaling.fit.hyper_laws import fit_hyper_laws
 from scaling.fit.points import Conventions, PointsTable
+from scaling.fit.registry import get_law
 from scaling.fit.report import FIT_REPORT_FILE, ND_LAWS, FitReport
 from scaling.sweep.schema import FitStageConfig, SweepConfig
 from scaling.sweep.store import STORE_NAME, Store
@@ -125,18 +127,23 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
     """Every requested law plus the approaches and backtest the points support, as a report; failures noted."""
     from scaling import fit as fitlib
 
-    points = table.best_per_point()
-    report = FitReport(points=points, settings=cfg.model_dump(mode="json"))
+    points, quality = split_quality(table.best_per_point())
+    report = FitReport(points=points, settings=cfg.model_dump(mode="json"), quality=quality)
     if not len(points):
         report.errors["points"] = "no finished trials with a finite loss"
         return report
     n, d, c, loss, weights = points.n, points.d, points.c, points.loss, points.weight
     groups = bootstrap_groups(n, cfg.resample)
+    target = cfg.target_flops or float(c.max())
+    if quality is not None:
+        fit_quality_levels(quality, method=cfg.method, bootstrap=cfg.bootstrap, seed=cfg.seed, delta=cfg.delta,
+                           objective=cfg.objective, target_flops=target)
+    u = unique_tokens(points)
     for law in cfg.laws:
         try:
-            result = fitlib.fit_law(n=n, d=d, loss=loss, law=law, method=cfg.method, bootstrap=cfg.bootstrap,
-                                    seed=cfg.seed, weights=weights, delta=cfg.delta, objective=cfg.objective,
-                                    groups=groups, target_flops=cfg.target_flops or float(c.max()))
+            result = fitlib.fit_law(n=n, d=d, u=u if "u" in get_law(law).inputs else None, loss=loss, law=law,
+                                    method=cfg.method, bootstrap=cfg.bootstrap, seed=cfg.seed, weights=weights,
+                                    delta=cfg.delta, objective=cfg.objective, groups=groups, target_flops=target)
         except UserError as exc:
             report.errors[law] = str(exc)
             continue

@@ -69,6 +69,8 @@ class SweepPlan:
     trials: list[Trial]
     axes: dict[str, list[Any]]
     raw: dict[str, Any] | None = None  # the sweep file as given (overrides applied, axes intact)
+    flops_per_s: float = 4.0e10  # ESTIMATE_FLOPS_PER_S: what time estimates assume (`target_rate`: another machine)
+    rate_note: str = "this CPU's sustained rate"
 
     def by_id(self) -> dict[str, Trial]:
         return {t.id: t for t in self.trials}
@@ -276,6 +278,9 @@ def check_mesh(sweep: SweepConfig, source: str, n_devices: int | None = None) ->
     if n_devices is None:
         import jax
 
+        from scaling.train.mesh import maybe_initialize_distributed
+
+        maybe_initialize_distributed()  # a multi-host job must join before anything counts devices
         n_devices = jax.device_count()
     try:
         data, fsdp, tensor = resolve_mesh_shape(sweep.mesh, n_devices)
@@ -349,13 +354,33 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+DEFAULT_MFU = 0.4  # the utilisation `--device-kind` estimates assume unless told (a well-tuned dense LM: 0.35-0.5)
+
+
+def target_rate(device_kind: str, n_devices: int, dtype: str = "auto", mfu: float = DEFAULT_MFU
+                ) -> tuple[float, str]:
+    """(sustained FLOP/s, how it was got) of `n_devices` chips of `device_kind` (h100, a100, v5p, v6e, ...) at
+    utilisation `mfu`, from the accounting peak table: plans a pod sweep's time on a laptop."""
+    key = accounting.table_key(device_kind) or accounting.table_key(f"tpu {device_kind}")
+    if key is None:
+        valid = ", ".join(k.removeprefix("tpu ") for k in accounting.PEAK_FLOPS)
+        raise UserError(f"--device-kind {device_kind!r}: no peak FLOP/s known; valid kinds: {valid}")
+    if not 0 < mfu <= 1:
+        raise UserError(f"--mfu {mfu}: give the model FLOPs utilisation as a fraction in (0, 1], e.g. 0.4")
+    dtype = "bfloat16" if dtype == "auto" else dtype  # auto trains in bf16 on accelerators
+    rates = accounting.PEAK_FLOPS[key]
+    peak = rates.get(dtype, rates["bfloat16"])
+    return (n_devices * peak * mfu,
+            f"{n_devices} x {key} at {peak:.3g} {dtype if dtype in rates else 'bfloat16'} FLOP/s peak, MFU {mfu:g}")
+
+
 def plan_warnings(plan: SweepPlan) -> list[str]:
-    """What `scaling validate` should say before compute is spent: a sweep that would take days here."""
-    total = sum(estimate_seconds(t) for t in plan.trials)
+    """What `scaling validate` should say before compute is spent: a sweep that would take days at its rate."""
+    total = sum(estimate_seconds(t, plan.flops_per_s) for t in plan.trials)
     out = []
     if total > LONG_SWEEP_S:
-        out.append(f"estimated {format_duration(total)} of training at {ESTIMATE_FLOPS_PER_S:.2g} FLOP/s "
-                   "(this CPU's sustained rate): shrink the sweep or run it on an accelerator")
+        out.append(f"estimated {format_duration(total)} of training at {plan.flops_per_s:.2g} FLOP/s "
+                   f"({plan.rate_note}): shrink the sweep or run it on more or faster devices")
     return out
 
 
@@ -388,10 +413,20 @@ def describe_plan(plan: SweepPlan) -> list[dict[str, Any]]:
             "id": t.id, "label": t.label, "size": t.size, "params_non_embedding": t.params.non_embedding,
             "params_total": t.params.total, "tokens": t.tokens, "steps": t.config.total_steps,
             "flops": t.flops, "branch_of": t.parent, "branch_step": t.branch_step,
-            "est_s": estimate_seconds(t), **{k: v for k, v in t.axes.items()},
+            "est_s": estimate_seconds(t, plan.flops_per_s),
+            "epochs": planned_epochs(t.config), **{k: v for k, v in t.axes.items()},
         }
         for t in plan.trials
     ]
+
+
+def planned_epochs(cfg: TrainConfig) -> float | None:
+    """Epochs over `data.unique_tokens` this trial will make (None: it draws from the whole train split)."""
+    from scaling.data.repeat import EpochPlan, planned_unique_tokens
+
+    if cfg.data.unique_tokens is None:
+        return None
+    return EpochPlan(planned_unique_tokens(cfg.data.unique_tokens, cfg.data.seq_len), cfg.total_tokens).epochs
 
 
 def effective_flops(plan: SweepPlan) -> tuple[float, float]:

@@ -17,6 +17,7 @@ from scaling.sweep.schema import SweepConfig
 ALL = {"loss_vs_tokens", "loss_vs_flops", "isoflop", "compute_optimal", "fit_contours", "residuals", "backtest"}
 # the compression stage's figures are listed too; these fixtures have no compression results, so they skip
 COMPRESSION = set(registry.COMPRESSION_FIGURES)
+DATA = set(registry.DATA_FIGURES)  # drawn only for sweeps over data quality levels
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,9 @@ def full_result(full_run):
 
 
 def test_full_run_draws_every_figure_as_png_and_svg(full_run, full_result):
-    assert set(full_result["skipped"]) == COMPRESSION
-    assert all("compress.json" in note for note in full_result["skipped"].values())
+    assert set(full_result["skipped"]) == COMPRESSION | DATA
+    assert all("compress.json" in note or "one data-quality level" in note
+               for note in full_result["skipped"].values())
     names = {Path(p).stem for p in full_result["figures"]}
     assert ALL <= names
     for name in ALL:
@@ -61,7 +63,7 @@ def test_bare_run_without_fit_skips_with_notes(bare_run):
 
     out = plot_stage.run(bare_run, sweep)
     assert {Path(p).stem for p in out["figures"]} == {"loss_vs_tokens", "loss_vs_flops"}
-    assert set(out["skipped"]) == (ALL - {"loss_vs_tokens", "loss_vs_flops"}) | COMPRESSION
+    assert set(out["skipped"]) == (ALL - {"loss_vs_tokens", "loss_vs_flops"}) | COMPRESSION | DATA
     assert "fit report" in out["skipped"]["fit_contours"] and "IsoFLOP" in out["skipped"]["isoflop"]
     md = (bare_run / "report.md").read_text()
     assert "No fit yet" in md and "skipped: no backtest" in md
