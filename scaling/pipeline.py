@@ -118,18 +118,19 @@ def run_pipeline(
     `retry_failed` gives failed trials fresh attempts (after the cause was fixed); notes on what changed
     against the run directory's earlier sweep are printed before training starts.
     """
-    from scaling.sweep.executors import run_local, run_processes
+    from scaling.sweep.executors import run_executor
+    from scaling.sweep.multihost import is_lead_process
 
     plan, run_dir = prepare(path, overrides, run_dir)
+    if not is_lead_process():  # multi-host: process 0 alone writes the store; the others train what it hands out
+        report = run_executor(run_dir, plan.sweep.executor, stop, show_progress)
+        return PipelineResult(run_dir=run_dir, plan=plan, interrupted=report.interrupted)
     opened = open_run(plan, run_dir, retry_failed=retry_failed)
     store = opened.store
     for note in opened.notes(run_dir):
         print(f"note: {note}", file=sys.stderr)
     sweep = plan.sweep
-    if sweep.executor.kind == "processes" and sweep.executor.workers > 1:
-        report = run_processes(run_dir, sweep.executor, stop)
-    else:
-        report = run_local(run_dir, sweep.executor, stop, show_progress)
+    report = run_executor(run_dir, sweep.executor, stop, show_progress)
     result = PipelineResult(run_dir=run_dir, plan=plan, interrupted=report.interrupted)
     result.trials = status_counts(store)  # training trials; each stage reports its own jobs
     store.close()

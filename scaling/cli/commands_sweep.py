@@ -42,6 +42,10 @@ def register(app: typer.Typer) -> None:
         set_: list[str] = typer.Option([], "--set"),
         devices: int = typer.Option(None, "--devices", min=1,
                                     help="check the mesh for this many devices (default: the ones here)"),
+        device_kind: str = typer.Option(None, "--device-kind",
+                                        help="estimate time on these chips (h100, a100, v5p, v6e, ...) from their "
+                                             "peak FLOP/s and --mfu, not this machine's speed"),
+        mfu: float = typer.Option(0.4, "--mfu", help="model FLOPs utilisation the --device-kind estimate assumes"),
         design: bool = typer.Option(False, "--design",
                                     help="simulate the planned points from a prior law: expected interval widths"),
         noise: float = typer.Option(None, "--noise", min=0.0, help="seed-to-seed loss noise for --design (nats)"),
@@ -51,11 +55,19 @@ def register(app: typer.Typer) -> None:
         """Print the resolved trials of a sweep file and what they cost, or what is wrong with it."""
         from scaling import pipeline
         from scaling.cli.show import print_plan
+        from scaling.errors import UserError
         from scaling.fit.prior import prior_from_fit
-        from scaling.sweep.plan import design_check
+        from scaling.sweep.plan import design_check, target_rate
 
         known = prior_from_fit(prior) if prior is not None else None  # a bad --prior fails before planning
         plan, directory = pipeline.prepare(sweep_file, set_, n_devices=devices)
+        if device_kind is not None:
+            sizes = (plan.sweep.mesh.data, plan.sweep.mesh.fsdp, plan.sweep.mesh.tensor)
+            if devices is None and -1 in sizes:
+                raise UserError("--device-kind needs --devices N: the sweep's mesh takes 'the rest' (-1) of a "
+                                "device count it does not state")
+            count = devices if devices is not None else sizes[0] * sizes[1] * sizes[2]
+            plan.flops_per_s, plan.rate_note = target_rate(device_kind, count, plan.sweep.dtype.compute, mfu)
         print_plan(plan, directory)
         if known is not None:
             print(f"prior: {known.source}; residual RMS {known.noise:.4f} nats")

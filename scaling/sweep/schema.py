@@ -77,13 +77,53 @@ class BudgetConfig(Strict):
         return self
 
 
-class ExecutorConfig(Strict):
-    """Where trials run: in this process one after another, or in K worker processes sharing the store."""
+RAY_FIELDS = ("address", "cpus_per_trial", "gpus_per_trial", "resources", "max_retries")
+SLURM_FIELDS = ("cluster", "partition", "gpus_per_node", "cpus_per_task", "nodes", "tasks_per_node", "time",
+                "mem_gb", "account", "qos", "constraint", "sbatch")
 
-    kind: Literal["local", "processes"] = "local"
-    workers: int = Field(default=1, ge=1)
+
+class ExecutorConfig(Strict):
+    """Where trials run: in this process one after another, in K local worker processes sharing the store, as
+    Ray tasks, or as SLURM jobs through submitit (`workers` trials at a time; docs/distributed.md).
+
+    Ray and SLURM workers only train: the driver (`scaling run`) alone writes the store, so the run directory
+    must sit on a file system every worker reaches.
+    """
+
+    kind: Literal["local", "processes", "ray", "slurm"] = "local"
+    workers: int = Field(default=1, ge=1, description="worker processes, or trials in flight on Ray/SLURM")
     max_attempts: int = Field(default=2, ge=1, description="tries per trial before it stays failed")
     stale_after_s: float = Field(default=120.0, gt=0, description="reclaim a running trial silent this long")
+    # ray
+    address: str | None = Field(default=None, description="ray.init address: auto, ray://HOST:PORT; none: local")
+    cpus_per_trial: float = Field(default=1.0, ge=0)
+    gpus_per_trial: float = Field(default=0.0, ge=0)
+    resources: dict[str, float] = Field(default_factory=dict, description="other Ray resources, e.g. {TPU: 4}")
+    max_retries: int = Field(default=3, ge=0, description="re-runs of a trial whose worker was lost or preempted")
+    # slurm (submitit)
+    cluster: Literal["slurm", "local", "debug"] = Field(default="slurm",
+                                                        description="submitit's executor; local: no SLURM needed")
+    partition: str | None = None
+    gpus_per_node: int = Field(default=0, ge=0)
+    cpus_per_task: int | None = Field(default=None, ge=1)
+    nodes: int = Field(default=1, ge=1, description="hosts per trial (one JAX process each)")
+    tasks_per_node: int = Field(default=1, ge=1)
+    time: int = Field(default=60, ge=1, description="minutes per job; submitit requeues a job that runs out")
+    mem_gb: float | None = Field(default=None, gt=0)
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    sbatch: dict[str, bool | int | str] = Field(default_factory=dict, description="further #SBATCH options "
+                                                "(true: a bare flag)")
+
+    @model_validator(mode="after")
+    def _fields_of_kind(self) -> ExecutorConfig:
+        owners = {**{f: "ray" for f in RAY_FIELDS}, **{f: "slurm" for f in SLURM_FIELDS}}
+        for name in sorted(self.model_fields_set):
+            owner = owners.get(name)
+            if owner is not None and owner != self.kind:
+                raise ValueError(f"`{name}` belongs to kind {owner}, not {self.kind}")
+        return self
 
 
 class FitStageConfig(Strict):

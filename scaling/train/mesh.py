@@ -103,20 +103,39 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 _distributed_started = False
+DISTRIBUTED_ENV = "SCALING_DISTRIBUTED"  # "1": call jax.distributed.initialize() whatever the environment says
+
+
+def distributed_environment() -> str | None:
+    """Which multi-process launch this process is part of, from the environment alone (no JAX call): an explicit
+    coordinator, SLURM with several tasks, Open MPI with several ranks, a multi-host TPU slice; None for one."""
+    env = os.environ
+    if env.get(DISTRIBUTED_ENV, "") not in ("", "0") or "JAX_COORDINATOR_ADDRESS" in env:
+        return "explicit"
+    if int(env.get("SLURM_NTASKS", env.get("SLURM_NPROCS", "1"))) > 1:
+        return "slurm"
+    if int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1:
+        return "openmpi"
+    hosts = env.get("TPU_PROCESS_ADDRESSES") or env.get("TPU_WORKER_HOSTNAMES") or ""
+    if len([h for h in hosts.split(",") if h.strip()]) > 1 or int(env.get("MEGASCALE_NUM_SLICES", "1")) > 1:
+        return "tpu-pod"
+    return None
 
 
 def maybe_initialize_distributed() -> bool:
-    """Join a multi-host job when the environment describes one (explicit coordinator, SLURM, Open MPI).
+    """Join a multi-host job when the environment describes one (`distributed_environment`); True when joined.
 
-    Must run before the first JAX computation; `jax.distributed.initialize()` reads the details itself.
+    Must run before anything counts devices or computes: planning and the runner call it first.
+    `jax.distributed.initialize()` detects SLURM, Open MPI and Cloud TPU itself; an explicit launch sets
+    JAX_COORDINATOR_ADDRESS (which JAX reads) and JAX_NUM_PROCESSES and JAX_PROCESS_ID (which JAX does not:
+    they are passed on here).
     """
     global _distributed_started
     if _distributed_started:
         return True
-    explicit = "JAX_COORDINATOR_ADDRESS" in os.environ
-    slurm = int(os.environ.get("SLURM_NTASKS", "1")) > 1
-    mpi = int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
-    if explicit or slurm or mpi:
-        jax.distributed.initialize()
+    if distributed_environment() is not None:
+        count, index = os.environ.get("JAX_NUM_PROCESSES"), os.environ.get("JAX_PROCESS_ID")
+        jax.distributed.initialize(num_processes=int(count) if count else None,
+                                   process_id=int(index) if index else None)
         _distributed_started = True
     return _distributed_started

@@ -10,7 +10,7 @@ from scaling.sweep.plan import load_sweep, plan_sweep
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 # The device count each accelerator example is written for; CPU sweeps validate on this machine's one device.
-TARGET_DEVICES = {"gpu_isoflop.yaml": 8, "tpu_pod.yaml": 64}
+TARGET_DEVICES = {"gpu_isoflop.yaml": 8, "tpu_pod.yaml": 64, "slurm.yaml": 16, "ray_gpu.yaml": 1}
 
 
 @pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.name)
