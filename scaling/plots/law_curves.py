@@ -32,9 +32,8 @@ def is_nd_law(result: FitResult) -> bool:
 
 def predict_at(result: FitResult, points: PointsTable) -> np.ndarray:
     """The law's prediction at each point of the table (N, D and C under the table's conventions)."""
-    from scaling.fit.registry import get_law
-
     from scaling.fit.data_levels import unique_tokens
+    from scaling.fit.registry import get_law
 
     available = {"n": points.n, "d": points.d, "c": points.c}
     u = unique_tokens(points)  # a data-constrained law's U, where the sweep swept data.unique_tokens
