@@ -1,7 +1,7 @@
 """SIGKILL of the whole sweep at seeded random moments (a random number of logged steps, then a random
 delay; or a random time into start-up: so anywhere in start-up, training, evaluation, checkpoint and branch
 saves), in-process and with two worker processes; re-running the same command must end in the store of an
-uninterrupted run. CI runs 2 points in-process; `SCALING_FAULTS_FULL=1` runs 25, every third with workers."""
+uninterrupted run. CI runs 1 point in-process; `SCALING_FAULTS_FULL=1` runs 25, every third with workers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import faultutil as fu
 import pytest
 
-POINTS = 25 if fu.FULL else 2
+POINTS = 25 if fu.FULL else 1
 SEED = 13
 
 
