@@ -136,6 +136,20 @@ def run_bootstrap(
     return BootstrapOutcome(params=params, objective=f_best, theta=theta, record=record)
 
 
+def size_groups(n: np.ndarray) -> np.ndarray | None:
+    """Bootstrap clusters, one per model size, when points share sizes (else None: every row its own size)."""
+    n = np.asarray(n)
+    if np.unique(n).size == n.size:
+        return None
+    return np.unique(n, return_inverse=True)[1]
+
+
+def label_size_resampling(procedure: dict[str, Any], groups: np.ndarray | None) -> None:
+    """Say in a fit's bootstrap record that its clusters were whole model sizes."""
+    if groups is not None and "bootstrap" in procedure:
+        procedure["bootstrap"]["resampling"] = f"whole model sizes ({int(groups.max()) + 1} clusters)"
+
+
 def percentile_intervals(samples: dict[str, np.ndarray], level: float = 0.95) -> dict[str, list[float]]:
     """Percentile interval of each sampled quantity (finite samples only)."""
     lo, hi = 50.0 * (1.0 - level), 100.0 - 50.0 * (1.0 - level)

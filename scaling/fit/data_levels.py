@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from scaling.errors import UserError
+from scaling.fit.bootstrap import label_size_resampling, size_groups
 from scaling.fit.points import PointsTable
 from scaling.fit.quality_law import quality_levels
 from scaling.fit.result import FitResult
@@ -71,18 +72,17 @@ def fit_quality_levels(quality: QualityFit, *, method: str, bootstrap: int, seed
     from scaling.fit.api import fit_law
 
     pts = quality.points
-    sizes = np.unique(pts.n, return_inverse=True)[1]
+    sizes = size_groups(pts.n)
     try:
         quality.result = fit_law(n=pts.n, d=pts.d, loss=pts.loss, law=QUALITY_LAW, levels=len(quality.names),
                                  columns={"level": quality.level}, weights=pts.weight, method=method,
                                  bootstrap=bootstrap, seed=seed, delta=delta, objective=objective,
-                                 groups=sizes if np.unique(sizes).size < sizes.size else None,
+                                 groups=sizes,
                                  target_flops=target_flops)
     except UserError as exc:
         quality.error = str(exc)
         return
-    if np.unique(sizes).size < sizes.size and "bootstrap" in quality.result.procedure:
-        quality.result.procedure["bootstrap"]["resampling"] = f"whole model sizes ({int(sizes.max()) + 1} clusters)"
+    label_size_resampling(quality.result.procedure, sizes)
 
 
 def unique_tokens(points: PointsTable) -> np.ndarray | None:

@@ -126,7 +126,7 @@ class Objective:
     def residual_jacobian(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """sqrt(w)-scaled residuals (n,) and their Jacobian in optimiser coordinates (n, n_theta) at one point y:
         what a Gauss-Newton polish of the squares objectives needs (one batched VJP per point)."""
-        theta = self.theta(np.asarray(y)[None, : self.n_theta] if self.kind == "ml" else np.asarray(y)[None, :])
+        theta = self.theta(np.asarray(y)[None, :])  # only the huber kind is polished this way: no scale coordinate
         f_tiled, ctx = self.law.log_predict(np.repeat(theta, self.n, axis=0), self.data)  # (n, n) rows identical
         f = f_tiled[0]
         scale = np.ones(self.n) if self.weights is None else np.sqrt(self.weights)

@@ -28,8 +28,7 @@ def quality_blocks(ctx: FigureContext) -> list[Block]:
     target = result.target_flops
     rows = []
     for k, m in enumerate(quality.multipliers()):
-        samples = result.bootstrap_samples or {}
-        n_iv = _interval(samples.get(f"N_opt_{k}"))
+        n_iv = result.intervals.get(f"N_opt_{k}")  # fit_law bootstraps derived quantities too
         rows.append((m["level"], "1 (reference)" if m["reference"] else num(m["q"], 3), interval_text(m["interval"]),
                      num(result.derived.get(f"N_opt_{k}")), interval_text(n_iv),
                      num(result.derived.get(f"loss_at_target_{k}"))))
@@ -57,12 +56,3 @@ def _recovery(quality) -> list[Block]:
         return []
     return [Block("p", "What filtering recovers: " + "; ".join(lines) + ".")]
 
-
-def _interval(values) -> list[float] | None:
-    import numpy as np
-
-    if values is None:
-        return None
-    arr = np.asarray(values, dtype=np.float64)
-    arr = arr[np.isfinite(arr)]
-    return [float(np.percentile(arr, 2.5)), float(np.percentile(arr, 97.5))] if arr.size else None

@@ -20,6 +20,7 @@ import numpy as np
 from scaling import results
 from scaling.errors import UserError
 from scaling.fit.allocation import compute_optimal_table
+from scaling.fit.bootstrap import label_size_resampling, size_groups
 from scaling.fit.data_levels import fit_quality_levels, split_quality, unique_tokens
 from scaling.fit.diagnostics import identification_warnings
 from scaling.fit.hyper_laws import fit_hyper_laws
@@ -83,9 +84,7 @@ def bootstrap_groups(n: np.ndarray, resample: str) -> np.ndarray | None:
     A law extrapolated in N is only as certain as the sizes it saw: resampling rows treats two budgets of one
     size as independent evidence about the N exponent, which they are not.
     """
-    if resample == "rows" or np.unique(n).size == n.size:
-        return None
-    return np.unique(n, return_inverse=True)[1]
+    return None if resample == "rows" else size_groups(n)
 
 
 def inputs_of(table: PointsTable) -> dict[str, Any]:
@@ -152,8 +151,7 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
             report.errors[law] = (f"degenerate fit: {', '.join(bad)} not finite ({result.message}); the points do "
                                   "not identify this law (more sizes, or budgets that vary D/N)")
             continue
-        if groups is not None and "bootstrap" in result.procedure:
-            result.procedure["bootstrap"]["resampling"] = f"whole model sizes ({int(groups.max()) + 1} clusters)"
+        label_size_resampling(result.procedure, groups)
         report.laws[law] = result
         if warnings := identification_warnings(result, n, d, loss):
             report.warnings[law] = warnings
