@@ -58,13 +58,19 @@ class SweepThread:
         return self.result
 
 
+def train_rows(trial_dir: Path) -> int:
+    """How many train-loss rows the worker's metrics file for `trial_dir` holds now."""
+    path = trial_dir / METRICS_FILE
+    return sum('"train_loss"' in line for line in path.read_text().splitlines()) if path.is_file() else 0
+
+
 def wait_rows(sweep: SweepThread, trial_dir: Path, rows: int, timeout: float = TIMEOUT_S) -> None:
     """Until the worker's metrics file for `trial_dir` holds train-loss rows past step `rows`."""
     deadline = time.monotonic() + timeout
     path = trial_dir / METRICS_FILE
     while time.monotonic() < deadline:
         assert sweep.thread.is_alive(), f"the sweep ended before step {rows}: {sweep.error or sweep.result}"
-        if path.is_file() and sum('"train_loss"' in line for line in path.read_text().splitlines()) > rows:
+        if train_rows(trial_dir) > rows:
             return
         time.sleep(0.02)
     raise AssertionError(f"no {rows} train-loss rows in {path} within {timeout:.0f} s")

@@ -34,13 +34,16 @@ def test_ray_store_equals_in_process(tmp_path, reference):
 def test_killed_worker_is_retried_and_sigterm_preempts_both_resume_identically(tmp_path, reference):
     run = et.SweepThread(et.sweep_file(tmp_path, "{kind: ray, workers: 2}"), tmp_path / "run")
     killed, preempted = et.main_trials(tmp_path / "run", 2)
-    for trial in (killed, preempted):
-        et.wait_rows(run, trial, 12)  # past the checkpoint at step 10, off its cadence
     pids = {}
     for trial, signum in ((killed, signal.SIGKILL), (preempted, signal.SIGTERM)):
+        et.wait_rows(run, trial, 12)  # past the checkpoint at step 10, off its cadence
         (start,) = [a for a in attempts(trial) if a["event"] == "start"]
         pids[trial] = start["pid"]
         os.kill(start["pid"], signum)
+        if signum == signal.SIGKILL:
+            # the last checkpoint (every 10 steps) before the kill; the step in flight may have saved too
+            logged = et.train_rows(trial)
+            resumable = {10 * (logged // 10), 10 * ((logged + 1) // 10)}
     assert run.join().trials == {"done": 4}
     assert not fu.Snapshot.of(tmp_path / "run").differences(reference)
 
@@ -49,7 +52,11 @@ def test_killed_worker_is_retried_and_sigterm_preempts_both_resume_identically(t
 
     # SIGKILL: no chance to save; Ray re-ran the task in a new worker, which resumed from step 10
     assert len(events(killed, "start")) == 2 and events(killed, "start")[1]["pid"] != pids[killed]
-    assert [(e["status"], e["resumed_from"]) for e in events(killed, "end")] == [("done", 10)], attempts(killed)
+    (end,) = events(killed, "end")
+    assert end["status"] == "done" and end["resumed_from"] in resumable and end["resumed_from"] >= 10, (
+        resumable,
+        attempts(killed),
+    )
     # SIGTERM: checkpointed where it was, returned `preempted`, resubmitted by the driver, resumed from there
     ends = events(preempted, "end")
     assert [e["status"] for e in ends] == ["preempted", "done"], attempts(preempted)
