@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
         device_kind: str = typer.Option(None, "--device-kind",
                                         help="estimate time on these chips (h100, a100, v5p, v6e, ...) from their "
                                              "peak FLOP/s and --mfu, not this machine's speed"),
-        mfu: float = typer.Option(0.4, "--mfu", help="model FLOPs utilisation the --device-kind estimate assumes"),
+        mfu: float = typer.Option(None, "--mfu", help="model FLOPs utilisation the time estimate assumes (default "
+                                                      "0.4 on accelerators, 0.25 on a CPU)"),
         design: bool = typer.Option(False, "--design",
                                     help="simulate the planned points from a prior law: expected interval widths"),
         noise: float = typer.Option(None, "--noise", min=0.0, help="seed-to-seed loss noise for --design (nats)"),
@@ -57,7 +58,7 @@ def register(app: typer.Typer) -> None:
         from scaling.cli.show import print_plan
         from scaling.errors import UserError
         from scaling.fit.prior import prior_from_fit
-        from scaling.sweep.plan import design_check, target_rate
+        from scaling.sweep.plan import DEFAULT_MFU, design_check, local_rate, target_rate
 
         known = prior_from_fit(prior) if prior is not None else None  # a bad --prior fails before planning
         plan, directory = pipeline.prepare(sweep_file, set_, n_devices=devices)
@@ -67,7 +68,10 @@ def register(app: typer.Typer) -> None:
                 raise UserError("--device-kind needs --devices N: the sweep's mesh takes 'the rest' (-1) of a "
                                 "device count it does not state")
             count = devices if devices is not None else sizes[0] * sizes[1] * sizes[2]
-            plan.flops_per_s, plan.rate_note = target_rate(device_kind, count, plan.sweep.dtype.compute, mfu)
+            plan.flops_per_s, plan.rate_note = target_rate(device_kind, count, plan.sweep.dtype.compute,
+                                                           DEFAULT_MFU if mfu is None else mfu)
+        else:  # the devices here: their peak (table, or this CPU's probe) and a stated utilisation
+            plan.flops_per_s, plan.rate_note = local_rate(plan, mfu)
         print_plan(plan, directory)
         if known is not None:
             print(f"prior: {known.source}; residual RMS {known.noise:.4f} nats")

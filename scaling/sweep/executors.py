@@ -48,12 +48,12 @@ def run_local(run_dir: Path, cfg: ExecutorConfig, stop: threading.Event | None,
               show_progress: bool | None = None) -> WorkerReport:
     """Trials one after another in this process."""
     return train_worker(run_dir, max_attempts=cfg.max_attempts, stale_s=cfg.stale_after_s, stop=stop,
-                        show_progress=show_progress)
+                        show_progress=show_progress, pack=cfg.pack)
 
 
 def worker_command(run_dir: Path, cfg: ExecutorConfig) -> list[str]:
     return [sys.executable, "-m", "scaling.sweep.worker", str(run_dir), "--max-attempts", str(cfg.max_attempts),
-            "--stale-after-s", str(cfg.stale_after_s), "--from-parent"]
+            "--stale-after-s", str(cfg.stale_after_s), "--pack", str(cfg.pack), "--from-parent"]
 
 
 def _signal_live(procs: list[subprocess.Popen], signum: int) -> None:
@@ -115,6 +115,9 @@ def run_executor(run_dir: Path, cfg: ExecutorConfig, stop: threading.Event | Non
     from scaling.sweep.multihost import is_multihost, run_multihost
 
     if is_multihost():
+        if cfg.pack > 1:
+            raise UserError("executor.pack: a multi-host job trains one trial at a time across its hosts; "
+                            "drop `pack` (or set it to 1) for this launch")
         return run_multihost(run_dir, cfg, stop)
     return run_local(run_dir, cfg, stop, show_progress)
 

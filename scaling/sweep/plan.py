@@ -10,6 +10,8 @@ import copy
 import hashlib
 import itertools
 import json
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -372,6 +374,34 @@ def target_rate(device_kind: str, n_devices: int, dtype: str = "auto", mfu: floa
     peak = rates.get(dtype, rates["bfloat16"])
     return (n_devices * peak * mfu,
             f"{n_devices} x {key} at {peak:.3g} {dtype if dtype in rates else 'bfloat16'} FLOP/s peak, MFU {mfu:g}")
+
+
+CPU_MFU = 0.25  # what the tiny models' training sustains of the CPU matmul probe (benchmarks/RESULTS.md: 0.1-0.5)
+
+
+def local_rate(plan: SweepPlan, mfu: float | None = None) -> tuple[float, str]:
+    """(sustained FLOP/s, how it was got) on the devices here: the accounting peak table for an accelerator
+    (times the devices the mesh uses) or this CPU's measured matmul probe ($SCALING_PEAK_FLOPS instead, if set;
+    fake CPU devices share its cores), times a stated utilisation (`mfu`, default 0.4 on accelerators, 0.25 on
+    a CPU)."""
+    import jax
+
+    from scaling.train.loop import compute_dtype_for, peak_flops
+    from scaling.train.mesh import resolve_mesh_shape
+
+    device = jax.devices()[0]
+    dtype = np.dtype(compute_dtype_for(plan.sweep.dtype.compute)).name
+    peak = peak_flops(dtype)
+    on_cpu = device.platform == "cpu"
+    if peak is None:
+        return ESTIMATE_FLOPS_PER_S, f"no peak FLOP/s known for {device.device_kind}; a 2-core CPU's rate assumed"
+    if mfu is not None and not 0 < mfu <= 1:
+        raise UserError(f"--mfu {mfu}: give the model FLOPs utilisation as a fraction in (0, 1], e.g. 0.4")
+    mfu = mfu if mfu is not None else (CPU_MFU if on_cpu else DEFAULT_MFU)
+    count = 1 if on_cpu else math.prod(resolve_mesh_shape(plan.sweep.mesh, jax.device_count()))
+    source = "$SCALING_PEAK_FLOPS" if os.environ.get("SCALING_PEAK_FLOPS") else (
+        "measured matmul probe" if on_cpu else "peak table")
+    return count * peak * mfu, f"{count} x {device.device_kind} at {peak:.3g} {dtype} FLOP/s ({source}), MFU {mfu:g}"
 
 
 def plan_warnings(plan: SweepPlan) -> list[str]:

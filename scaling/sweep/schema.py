@@ -94,6 +94,8 @@ class ExecutorConfig(Strict):
     workers: int = Field(default=1, ge=1, description="worker processes, or trials in flight on Ray/SLURM")
     max_attempts: int = Field(default=2, ge=1, description="tries per trial before it stays failed")
     stale_after_s: float = Field(default=120.0, gt=0, description="reclaim a running trial silent this long")
+    pack: int = Field(default=1, ge=1, description="train up to this many trials of one shape (differing in seed "
+                      "and lr) as one vmapped program (kind local or processes; scaling/sweep/packing.py)")
     # ray
     address: str | None = Field(default=None, description="ray.init address: auto, ray://HOST:PORT; none: local")
     cpus_per_trial: float = Field(default=1.0, ge=0)
@@ -123,6 +125,9 @@ class ExecutorConfig(Strict):
             owner = owners.get(name)
             if owner is not None and owner != self.kind:
                 raise ValueError(f"`{name}` belongs to kind {owner}, not {self.kind}")
+        if self.pack > 1 and self.kind not in ("local", "processes"):
+            raise ValueError(f"`pack` applies to kind local or processes, not {self.kind} (its workers train one "
+                             "trial each)")
         return self
 
 

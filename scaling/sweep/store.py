@@ -11,7 +11,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,11 +304,12 @@ class Store:
             raise KeyError(trial_id)
         return TrialRow.from_sql(row)
 
-    def claim(self, worker: str, *, kind: str | None = None, max_attempts: int = 2, stale_s: float = 120.0
-              ) -> TrialRow | None:
+    def claim(self, worker: str, *, kind: str | None = None, max_attempts: int = 2, stale_s: float = 120.0,
+              match: Callable[[TrialRow], bool] | None = None) -> TrialRow | None:
         """Atomically take the next runnable trial: queued, failed with attempts left, or running but abandoned.
 
-        A branch trial waits until its parent is done (its branch checkpoint exists by then).
+        A branch trial waits until its parent is done (its branch checkpoint exists by then). `match` limits
+        the claim to trials it accepts (a packed worker's companions of one shape).
         """
         now = time.time()
         with self.transaction() as conn:
@@ -324,6 +325,8 @@ class Store:
                     stale = row["heartbeat"] is None or now - row["heartbeat"] > stale_s
                     if not (stale or not _worker_alive(row["worker"])):
                         continue
+                if match is not None and not match(TrialRow.from_sql(row)):
+                    continue
                 conn.execute(
                     "UPDATE trials SET status = 'running', worker = ?, heartbeat = ?, started = COALESCE(started, ?),"
                     " attempt = attempt + 1, error = NULL WHERE id = ?",

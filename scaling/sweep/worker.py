@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--max-attempts", type=int, default=2)
     parser.add_argument("--stale-after-s", type=float, default=120.0)
+    parser.add_argument("--pack", type=int, default=1, help="trials of one shape trained together")
     parser.add_argument("--from-parent", action="store_true",
                         help="started by the processes executor: it forwards a stop as SIGTERM, an abort as SIGINT")
     args = parser.parse_args(argv)
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         from scaling.sweep.runner import train_worker
 
         report = train_worker(args.run_dir, max_attempts=args.max_attempts, stale_s=args.stale_after_s,
-                              stop=stop, show_progress=False)
+                              stop=stop, show_progress=False, pack=args.pack)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return UserError.exit_code

@@ -241,6 +241,33 @@ class StepReader:
             sink.log(step, tokens, tokens * self.per_token.train_exact, values)
 
 
+def pipelined(start_step: int, total_steps: int, stop: threading.Event | None,
+              dispatch: Callable[[int], PendingStep], ends: Callable[[PendingStep], bool],
+              needs_own_state: Callable[[int], bool], act_on: Callable[[int], None]) -> tuple[int, int | None]:
+    """Dispatch step t+1, then read step t (`ends(pending)`: True when the run must end at that step); a step
+    the host acts on (`needs_own_state`) is read at once and `act_on` runs before the next dispatch.
+
+    Returns (the last step dispatched, the step whose read ended the run, or None when none did).
+    """
+    step, pending = start_step, None
+    while step < total_steps:
+        if stop is not None and stop.is_set():
+            break
+        current = dispatch(step)
+        step = current.step
+        if pending is not None and ends(pending):  # step - 1, read while step runs
+            return step, pending.step
+        pending = current
+        if needs_own_state(step):
+            pending = None
+            if ends(current):
+                return step, step
+            act_on(step)
+    if pending is not None and ends(pending):  # the last one, read after the loop
+        return step, step
+    return step, None
+
+
 def flush_sinks(sinks: Sequence[MetricSink]) -> None:
     """Make every row logged so far durable (before a checkpoint, and when the loop ends)."""
     for sink in sinks:
@@ -398,23 +425,17 @@ def train(
         clock.exclude(time.perf_counter() - t0)
 
     def run_steps() -> tuple[str, str | None, int]:
-        """Dispatch step t+1, then read step t: (status, reason, the last step whose update counts)."""
-        step, pending = start_step, None
-        while step < total_steps:
-            if stop is not None and stop.is_set():
-                break
-            current = dispatch(step)
-            step = current.step
-            if pending is not None and (problem := finish(pending)) is not None:  # step - 1, read while step runs
-                return "diverged", problem, pending.step  # the state past it is dropped, never saved
-            pending = current
-            if needs_own_state(step):
-                pending = None
-                if (problem := finish(current)) is not None:
-                    return "diverged", problem, step
-                act_on(step)
-        if pending is not None and (problem := finish(pending)) is not None:  # the last one, read after the loop
-            return "diverged", problem, step
+        """(status, reason, the last step whose update counts)."""
+        problems: list[str] = []
+
+        def diverges(pending: PendingStep) -> bool:
+            if (problem := finish(pending)) is not None:
+                problems.append(problem)
+            return problem is not None
+
+        step, ended_at = pipelined(start_step, total_steps, stop, dispatch, diverges, needs_own_state, act_on)
+        if ended_at is not None:
+            return "diverged", problems[0], ended_at  # the state past it is dropped, never saved
         if step < total_steps:
             return "interrupted", "stopped by request", step
         return "done", None, step

@@ -63,6 +63,42 @@ class ModelState:
         graphdef = nnx.split(model, nnx.Param, ...)[0]
         return dataclasses.replace(self, graphdef=graphdef)
 
+def apply_step(
+    loss_fn: Callable[[Any, jax.Array], jax.Array],
+    tx: optax.GradientTransformation,
+    p: Any,
+    opt_state: Any,
+    batch_BxL1: jax.Array,
+    grad_accum: int,
+    micro_sharding: NamedSharding | None,
+    lr_scale: jax.Array | None = None,
+) -> tuple[Any, Any, dict[str, jax.Array]]:
+    """One optimizer step of `loss_fn(params, batch)`, the batch split into `grad_accum` micro-batches; the
+    updates are multiplied by `lr_scale` when given (packed runs: each member's peak lr, the schedule's shape
+    in `tx`). Shared by the single-run step and the packed one, so both do exactly the same arithmetic."""
+    if grad_accum == 1:
+        loss, grads = jax.value_and_grad(loss_fn)(p, batch_BxL1)
+    else:
+        batch_AxMxL1 = batch_BxL1.reshape(grad_accum, batch_BxL1.shape[0] // grad_accum, -1)
+        if micro_sharding is not None:
+            batch_AxMxL1 = jax.lax.with_sharding_constraint(batch_AxMxL1, micro_sharding)
+
+        def accumulate(carry, micro_MxL1):
+            loss_sum, grad_sum = carry
+            loss_i, grads_i = jax.value_and_grad(loss_fn)(p, micro_MxL1)
+            return (loss_sum + loss_i, jax.tree.map(jnp.add, grad_sum, grads_i)), None
+
+        zeros = jax.tree.map(jnp.zeros_like, p)
+        (loss, grads), _ = jax.lax.scan(accumulate, (jnp.zeros((), jnp.float32), zeros), batch_AxMxL1)
+        loss, grads = loss / grad_accum, jax.tree.map(lambda g: g / grad_accum, grads)
+    grad_norm = optax.tree.norm(grads)
+    updates, opt_state = tx.update(grads, opt_state, p)
+    if lr_scale is not None:
+        updates = jax.tree.map(lambda u: u * lr_scale, updates)
+    p = optax.apply_updates(p, updates)
+    return p, opt_state, {"loss": loss, "grad_norm": grad_norm}
+
+
 def _param_dicts(model: nnx.Module) -> tuple[Any, Any, Any]:
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     return graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
@@ -176,24 +212,7 @@ def build_steps(
     def train_step(p: Any, opt_state: Any, batch_BxL1: jax.Array, teacher_params: Any = None
                    ) -> tuple[Any, Any, dict[str, jax.Array]]:
         loss_fn = lambda p_, b_: train_loss_fn(p_, b_, teacher_params)  # noqa: E731
-        if grad_accum == 1:
-            loss, grads = jax.value_and_grad(loss_fn)(p, batch_BxL1)
-        else:
-            batch_AxMxL1 = batch_BxL1.reshape(grad_accum, micro, -1)
-            batch_AxMxL1 = jax.lax.with_sharding_constraint(batch_AxMxL1, NamedSharding(mesh, micro_spec))
-
-            def accumulate(carry, micro_MxL1):
-                loss_sum, grad_sum = carry
-                loss_i, grads_i = jax.value_and_grad(loss_fn)(p, micro_MxL1)
-                return (loss_sum + loss_i, jax.tree.map(jnp.add, grad_sum, grads_i)), None
-
-            zeros = jax.tree.map(jnp.zeros_like, p)
-            (loss, grads), _ = jax.lax.scan(accumulate, (jnp.zeros((), jnp.float32), zeros), batch_AxMxL1)
-            loss, grads = loss / grad_accum, jax.tree.map(lambda g: g / grad_accum, grads)
-        grad_norm = optax.tree.norm(grads)
-        updates, opt_state = tx.update(grads, opt_state, p)
-        p = optax.apply_updates(p, updates)
-        return p, opt_state, {"loss": loss, "grad_norm": grad_norm}
+        return apply_step(loss_fn, tx, p, opt_state, batch_BxL1, grad_accum, NamedSharding(mesh, micro_spec))
 
     def eval_step(p: Any, batches_NxBxL1: jax.Array) -> jax.Array:
         losses = jax.lax.map(lambda b: eval_loss_fn(p, b), batches_NxBxL1)

@@ -28,8 +28,10 @@ def validate(*args: str) -> str:
 def test_every_sweep_file_validates(path):
     devices, chip = TARGETS.get(path.name, (None, None))
     if chip is None:
-        out = validate(str(path))
-        assert "this CPU's sustained rate" in out
+        out = validate(str(path))  # this CPU: its measured matmul peak at the stated CPU utilisation
+        rate, peak = re.search(r"at ([\d.e+]+) FLOP/s \(1 x cpu at ([\d.e+]+) float32 FLOP/s \(measured matmul "
+                               r"probe\), MFU 0.25\)", out).groups()
+        assert float(rate) == pytest.approx(0.25 * float(peak), rel=0.01)
         return
     out = validate(str(path), "--devices", str(devices), "--device-kind", chip, "--mfu", "0.4")
     key = accounting.table_key(chip) or accounting.table_key(f"tpu {chip}")
