@@ -15,7 +15,7 @@ from scaling.errors import UserError
 # CSV defaults of the options that a run directory takes from its sweep instead.
 CSV_DEFAULTS: dict[str, Any] = {"law": "chinchilla", "loss": "loss", "method": "huber-grid", "bootstrap": 0,
                                 "seed": 0, "holdout": 0, "delta": 1e-3, "objective": "huber-log"}
-RUN_DIR_INPUTS = frozenset({"n", "d"})  # what the fit stage hands a law: N and D of each point
+RUN_DIR_INPUTS = frozenset({"n", "d", "u"})  # what the fit stage hands a law: N, D and (repeated data) U per point
 RUN_DIR_LOSSES = ("val_loss", "train_loss")
 # Options that name a CSV's columns, and what a run directory does instead.
 REFUSED_FOR_RUN_DIR: dict[str, str] = {
@@ -103,7 +103,7 @@ def check_law(name: str, inputs: frozenset[str] | None = None) -> None:
     missing = set(LAWS[name].inputs) - (inputs or set(LAWS[name].inputs))
     if missing:
         raise UserError(f"--law {name!r} needs {', '.join(sorted(missing))}, which a run directory does not record;"
-                        f" laws on N and D: {', '.join(valid)}")
+                        f" laws on N, D (and U): {', '.join(valid)}")
 
 
 def csv_options(opts: FitOptions, run_dir_only: dict[str, bool]) -> dict[str, Any]:

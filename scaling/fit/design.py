@@ -46,14 +46,15 @@ class DesignCheck:
 
 
 def structural_warnings(n: np.ndarray, d: np.ndarray, budgets: list[float | None] | None = None, *,
-                        n_params: int = CHINCHILLA_PARAMS, inputs: tuple[str, ...] = ("n", "d")) -> list[str]:
-    """Design flaws visible without fitting, for a law of `n_params` free parameters reading `inputs` (n, d and/or
-    c = 6ND): points per parameter, collinear N and D, thin IsoFLOP budgets."""
+                        n_params: int = CHINCHILLA_PARAMS, inputs: tuple[str, ...] = ("n", "d"),
+                        u: np.ndarray | None = None) -> list[str]:
+    """Design flaws visible without fitting, for a law of `n_params` free parameters reading `inputs` (n, d,
+    u (unique tokens) and/or c = 6ND): points per parameter, collinear N and D, thin IsoFLOP budgets."""
     out = []
     uses_n, uses_d = "n" in inputs, "d" in inputs
-    columns = [x.tolist() for name, x in (("n", n), ("d", d)) if name in inputs]
+    columns = [np.asarray(x).tolist() for name, x in (("n", n), ("d", d), ("u", u)) if name in inputs and x is not None]
     distinct = len(set(zip(*columns, strict=True)) if columns else set(compute(n, d).tolist()))
-    what = "/".join(k.upper() for k in inputs if k in ("n", "d", "c")) or "input"
+    what = "/".join(k.upper() for k in inputs if k in ("n", "d", "c", "u")) or "input"
     if distinct < MIN_POINTS_PER_PARAM * n_params:
         out.append(f"{distinct} distinct ({what}) points for a {n_params}-parameter law: fewer than "
                    f"{MIN_POINTS_PER_PARAM} per parameter (add sizes or budgets)")

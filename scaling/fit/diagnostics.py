@@ -19,12 +19,14 @@ MIN_EXPONENT = 0.02  # below this a power law is flat: the term is not being mea
 MIN_E_FRACTION = 0.01  # E below 1% of the smallest observed loss has collapsed to 0
 
 
-def identification_warnings(result: FitResult, n: np.ndarray, d: np.ndarray, loss: np.ndarray) -> list[str]:
-    """Every reason to distrust `result`, as sentences; an empty list when none is found."""
+def identification_warnings(result: FitResult, n: np.ndarray, d: np.ndarray, loss: np.ndarray,
+                            u: np.ndarray | None = None) -> list[str]:
+    """Every reason to distrust `result`, as sentences; an empty list when none is found (`u`: unique tokens,
+    for a law of repeated data)."""
     law = result.law_obj or get_law(result.law)
     fixed = result.procedure.get("fixed") or {}
     out = structural_warnings(np.asarray(n, float), np.asarray(d, float), n_params=law.n_params - len(fixed),
-                              inputs=law.inputs)
+                              inputs=law.inputs, u=None if u is None else np.asarray(u, float))
     if not result.converged:
         out.append(f"the optimizer did not converge ({result.message})")
     params = result.params

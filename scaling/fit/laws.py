@@ -625,7 +625,7 @@ class DataConstrained(Law):
         # Effective data.
         rds = np.exp(lrd)
         xd = np.exp(-r_d[None, :] / col(rds))
-        gd = 1.0 - xd
+        gd = -np.expm1(-r_d[None, :] / col(rds))  # 1 - xd, accurate when R_D << R_D*
         den_d = 1.0 + col(rds) * gd
         ln_dp = ln_u[None, :] + np.log(den_d)
         # d ln D' / d ln R_D*: R_D* (g - (R_D/R_D*) e^(-R_D/R_D*)) / (1 + R_D* g)
@@ -638,7 +638,7 @@ class DataConstrained(Law):
         r_n = np.exp(ln_n[None, :] - ln_un) - 1.0
         rns = np.exp(lrn)
         xn = np.exp(-r_n / col(rns))
-        gn = 1.0 - xn
+        gn = -np.expm1(-r_n / col(rns))  # 1 - xn, accurate when R_N << R_N*
         den_n = 1.0 + col(rns) * gn
         ln_np = ln_un + np.log(den_n)
         dlnnp_lrn = (col(rns) * gn - r_n * xn) / den_n

@@ -5,8 +5,9 @@ from __future__ import annotations
 from scaling.errors import UserError
 from scaling.fit.laws import BUILTIN_LAWS, Law
 from scaling.fit.quality_law import QUALITY_CHINCHILLA
+from scaling.fit.repetition_law import MUENNIGHOFF_DATA
 
-LAWS: dict[str, Law] = {law.name: law for law in (*BUILTIN_LAWS, QUALITY_CHINCHILLA)}
+LAWS: dict[str, Law] = {law.name: law for law in (*BUILTIN_LAWS, QUALITY_CHINCHILLA, MUENNIGHOFF_DATA)}
 
 
 def register_law(law: Law, *, replace: bool = False) -> Law:

@@ -139,6 +139,10 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
                            objective=cfg.objective, target_flops=target)
     u = unique_tokens(points)
     for law in cfg.laws:
+        if "u" in get_law(law).inputs and u is None:
+            raise UserError(f"law {law!r} needs U, the unique tokens each trial repeats, and this sweep sets no "
+                            "data.unique_tokens: fit it on a sweep that does (e.g. unique_tokens: {values: [1e5, "
+                            "4e5]}), or choose a law on N and D")
         try:
             result = fitlib.fit_law(n=n, d=d, u=u if "u" in get_law(law).inputs else None, loss=loss, law=law,
                                     method=cfg.method, bootstrap=cfg.bootstrap, seed=cfg.seed, weights=weights,
@@ -153,7 +157,7 @@ def fit_table(table: PointsTable, cfg: FitStageConfig, curves: list[dict[str, An
             continue
         label_size_resampling(result.procedure, groups)
         report.laws[law] = result
-        if warnings := identification_warnings(result, n, d, loss):
+        if warnings := identification_warnings(result, n, d, loss, u):
             report.warnings[law] = warnings
     primary = next((report.laws[name] for name in ND_LAWS if name in report.laws), None)
     if primary is not None:

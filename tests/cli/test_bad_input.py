@@ -53,7 +53,7 @@ def test_bad_table_exits_2_with_one_line(tmp_path, cmd, case):
 
 RUN_DIR_CASES = {
     "unknown law": (["fit", "--law", "nope"], "--law: unknown law 'nope'; valid here: chinchilla"),
-    "law needing U": (["fit", "--law", "muennighoff"], "needs u, which a run directory does not record"),
+    "law needing U": (["fit", "--law", "muennighoff"], "needs U, the unique tokens each trial repeats"),
     "unknown method": (["fit", "--method", "newton"], "--method: unknown method 'newton'; valid: huber-grid"),
     "column option": (["fit", "--n", "params"], "--n names a table's column"),
     "group option": (["fit", "--group", "run"], "--group names a table's column"),

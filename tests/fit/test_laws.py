@@ -10,7 +10,7 @@ from scaling.fit import LAWS, Coord, Law, chinchilla_compute_optimal, fit_law, g
 from scaling.fit.laws import MUENNIGHOFF, MUENNIGHOFF_TIED
 
 BUILTIN = {"power_law", "power_law_offset", "kaplan_n", "kaplan_d", "kaplan_c", "kaplan_nd", "chinchilla",
-           "chinchilla_tied", "muennighoff", "muennighoff_tied", "gadre"}
+           "chinchilla_tied", "muennighoff", "muennighoff_tied", "muennighoff_data", "gadre"}
 
 
 def _columns(rng: np.random.Generator, n: int = 40) -> dict[str, np.ndarray]:
@@ -72,6 +72,37 @@ def test_muennighoff_check_value():
     assert abs(float(value) - 2.2256440889984477) < 1e-9
     tied = MUENNIGHOFF_TIED.predict(MUENNIGHOFF.published, n=6.34e9, d=242e9, u=25e9)
     assert abs(float(tied) - 2.2256440889984477) < 1e-9
+
+
+def test_repeated_data_law_is_muennighoffs_without_the_excess_parameter_term():
+    """muennighoff_data equals Muennighoff's law as R_N* -> infinity (N' = N), checked at R_N* = 1e12, where
+    models above the size their unique data can use (capped U_N) are in the sample too."""
+    rng = np.random.default_rng(3)
+    cols = _columns(rng)
+    p = MUENNIGHOFF.published
+    full = MUENNIGHOFF.predict({**p, "R_N_star": 1e12}, n=cols["n"], d=cols["d"], u=cols["u"])
+    reduced = get_law("muennighoff_data").predict({k: v for k, v in p.items() if k != "R_N_star"},
+                                                  n=cols["n"], d=cols["d"], u=cols["u"])
+    assert np.allclose(reduced, full, rtol=1e-9)
+    fit = MUENNIGHOFF.predict(p, n=cols["n"], d=cols["d"], u=cols["u"])
+    assert np.max(np.abs(fit / full - 1)) > 1e-3  # the published R_N* penalises excess parameters: a real term
+
+
+def test_repeated_data_law_recovers_r_d_star_within_its_interval():
+    """Points simulated from known constants with 0.3% noise: 6 sizes x 3 unique-token levels x 4 budgets."""
+    from scaling.fit import fit_law
+
+    true = {"A": 40.0, "B": 300.0, "E": 1.2, "alpha": 0.3, "beta": 0.35, "R_D_star": 15.0}
+    law = get_law("muennighoff_data")
+    N, U, D = (a.ravel() for a in np.meshgrid(np.geomspace(1e4, 3e5, 6), [1e5, 4e5, 1.6e6],
+                                               np.geomspace(4e5, 2.56e7, 4), indexing="ij"))
+    rng = np.random.default_rng(0)
+    loss = law.predict(true, n=N, d=D, u=np.minimum(U, D)) * np.exp(0.003 * rng.standard_normal(N.size))
+    result = fit_law(n=N, d=D, u=np.minimum(U, D), loss=loss, law="muennighoff_data", bootstrap=60, seed=1)
+    for name in ("alpha", "beta", "R_D_star"):
+        lo, hi = result.intervals[name]
+        assert lo <= true[name] <= hi, (name, lo, hi)
+    assert result.intervals["R_D_star"][1] / result.intervals["R_D_star"][0] < 2.0
 
 
 def test_muennighoff_single_epoch_is_chinchilla():
