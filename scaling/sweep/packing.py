@@ -35,7 +35,7 @@ class TrialPacker:
         while len(found) < self.size - 1:
             taken = {row.id, *(r.id for r in found)}
             more = store.claim(worker, kind=row.kind, max_attempts=self.max_attempts, stale_s=self.stale_s,
-                               match=lambda r: r.id not in taken and row_pack_key(r) == key)
+                               match=lambda r, taken=taken: r.id not in taken and row_pack_key(r) == key)
             if more is None:
                 break
             found.append(more)
