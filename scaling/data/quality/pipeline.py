@@ -80,12 +80,25 @@ def _reason_key(reason: str) -> str:
     return " ".join(words[:6])
 
 
+def _reasons(step: Any, docs: list[Doc]) -> list[str | None]:
+    """The step's verdicts; a step referenced on the corpus itself (`per_source`) judges each source corpus
+    against its own documents only, as CCNet scores each language apart."""
+    if not getattr(step, "per_source", False):
+        return step.reasons([d.text for d in docs])
+    out: list[str | None] = [None] * len(docs)
+    for source in sorted({d.corpus for d in docs}):
+        idx = [i for i, d in enumerate(docs) if d.corpus == source]
+        for i, reason in zip(idx, step.reasons([docs[i].text for i in idx]), strict=True):
+            out[i] = reason
+    return out
+
+
 def run_pipeline(docs: list[Doc], steps: list[Any]) -> PipelineResult:
     """Apply `steps` in order; each sees only the documents the previous ones kept."""
     kept = list(docs)
     reports = []
     for step in steps:
-        reasons = step.reasons([d.text for d in kept])
+        reasons = _reasons(step, kept)
         removed = [(d, r) for d, r in zip(kept, reasons, strict=True) if r is not None]
         reports.append(StepReport(
             name=step.name,

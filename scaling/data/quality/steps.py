@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from scaling.data.quality.dedup import ExactDedup, NearDedup
 from scaling.data.quality.heuristics import HEURISTICS
 from scaling.data.quality.language import LanguageFilter
+from scaling.data.quality.perplexity import CharPerplexity, WordOrder
 from scaling.errors import UserError
 
 
@@ -28,6 +29,8 @@ STEPS: dict[str, type] = {
     **{cls.name: cls for cls in HEURISTICS},
     "exact_dedup": ExactDedup,
     "near_dedup": NearDedup,
+    "perplexity": CharPerplexity,
+    "word_order": WordOrder,
 }
 
 _HEURISTIC_NAMES = [cls.name for cls in HEURISTICS]
@@ -38,8 +41,11 @@ FILTER_PRESETS: dict[str, list[str]] = {
     "gopher": _GOPHER,
     "heuristics": _HEURISTIC_NAMES,
     "language": ["language"],
+    "models": ["perplexity", "word_order"],  # corpus-referenced n-gram scores (scaling/data/quality/perplexity.py)
     # cheap per-document rules first, deduplication last (on what survives), as FineWeb orders them
     "all": ["language", *_HEURISTIC_NAMES, "exact_dedup", "near_dedup"],
+    # and the corpus-referenced models before deduplication
+    "full": ["language", *_HEURISTIC_NAMES, "perplexity", "word_order", "exact_dedup", "near_dedup"],
 }
 
 
